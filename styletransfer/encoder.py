@@ -1,0 +1,187 @@
+"""VGG19 feature extractor whose layers are addressed by name.
+
+The layer names (``conv1_1``, ``relu1_1``, ... ``pool5``) are derived by walking the VGG19
+configuration, so their order is torchvision's ``vgg19().features`` index order. The encoder
+takes RGB images in [0, 1] and applies its own preprocessing, so callers never normalise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+# Output channels of each conv; "M" is a pooling layer (torchvision's configuration "E").
+VGG19_CONFIG: tuple[int | str, ...] = (
+    64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+    512, 512, 512, 512, "M", 512, 512, 512, 512, "M",
+)  # fmt: skip
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# Caffe's BGR mean pixel (in 0-255 units), folded into pytorch-AdaIN's first 1x1 conv.
+CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
+
+Preprocessing = Literal["imagenet", "caffe"]
+Pooling = Literal["max", "avg"]
+Padding = Literal["zeros", "reflect"]
+
+
+def _walk_config() -> list[tuple[str, int, int]]:
+    """(name, in_channels, out_channels) for every layer; channels are 0 for relu/pool."""
+    layers: list[tuple[str, int, int]] = []
+    block, index, channels = 1, 0, 3
+    for item in VGG19_CONFIG:
+        if item == "M":
+            layers.append((f"pool{block}", 0, 0))
+            block, index = block + 1, 0
+            continue
+        index += 1
+        layers.append((f"conv{block}_{index}", channels, int(item)))
+        layers.append((f"relu{block}_{index}", 0, 0))
+        channels = int(item)
+    return layers
+
+
+VGG19_LAYERS: tuple[str, ...] = tuple(name for name, _, _ in _walk_config())
+VGG19_CONVS: tuple[str, ...] = tuple(name for name in VGG19_LAYERS if name.startswith("conv"))
+
+
+def layer_channels(name: str) -> int:
+    """Number of channels a named layer outputs (3 for the input itself)."""
+    channels = 3
+    for layer, _, out in _walk_config():
+        channels = out or channels
+        if layer == name:
+            return channels
+    raise KeyError(name)
+
+
+def check_layers(names: Iterable[str], available: tuple[str, ...] = VGG19_LAYERS) -> list[str]:
+    """Validate layer names, returning them as a list; unknown names raise a UsageError."""
+    from .errors import UsageError
+
+    names = list(names)
+    for name in names:
+        if name not in available:
+            import difflib
+
+            close = difflib.get_close_matches(name, available, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UsageError(
+                f"unknown VGG layer {name!r}{hint}; available: {available[0]} ... {available[-1]}"
+            )
+    return names
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """Everything that distinguishes one VGG19 flavour from another, besides the weights."""
+
+    preprocessing: Preprocessing = "imagenet"
+    padding: Padding = "zeros"
+    pooling: Pooling = "max"
+    ceil_mode: bool = False
+    last_layer: str = VGG19_LAYERS[-1]
+    source: str = "random"  # where the weights came from, for reports and metadata
+    sha256: str | None = None
+    metadata: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def with_pooling(self, pooling: Pooling) -> "EncoderSpec":
+        return replace(self, pooling=pooling)
+
+
+class ImageNetNormalize(nn.Module):
+    """RGB in [0,1] → (x − mean) / std, the preprocessing torchvision's weights expect."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, image: Tensor) -> Tensor:
+        return (image - self.mean) / self.std
+
+
+def caffe_preprocess_conv() -> nn.Conv2d:
+    """The 1x1 conv that maps RGB in [0,1] to Caffe's BGR×255 minus the mean pixel."""
+    conv = nn.Conv2d(3, 3, kernel_size=1)
+    with torch.no_grad():
+        conv.weight.zero_()
+        for out_channel, in_channel in enumerate((2, 1, 0)):  # RGB → BGR
+            conv.weight[out_channel, in_channel] = 255.0
+        conv.bias.copy_(-torch.tensor(CAFFE_BGR_MEAN))
+    return conv
+
+
+class VGGEncoder(nn.Module):
+    """VGG19 features by layer name. ``forward(image, layers)`` returns ``{name: tensor}``.
+
+    Only the layers up to the deepest requested one are run.
+    """
+
+    def __init__(self, spec: EncoderSpec = EncoderSpec()) -> None:
+        super().__init__()
+        self.spec = spec
+        last = VGG19_LAYERS.index(spec.last_layer)
+        self.layer_names: tuple[str, ...] = VGG19_LAYERS[: last + 1]
+        if spec.preprocessing == "imagenet":
+            self.preprocess: nn.Module = ImageNetNormalize()
+        else:
+            self.preprocess = caffe_preprocess_conv()
+        self.convs = nn.ModuleDict(
+            {
+                name: nn.Conv2d(cin, cout, kernel_size=3, padding=1, padding_mode=spec.padding)
+                for name, cin, cout in _walk_config()
+                if name.startswith("conv") and name in self.layer_names
+            }
+        )
+        for parameter in self.parameters():
+            parameter.requires_grad_(False)
+
+    def _pool(self, x: Tensor) -> Tensor:
+        if self.spec.pooling == "max":
+            return F.max_pool2d(x, 2, 2, ceil_mode=self.spec.ceil_mode)
+        return F.avg_pool2d(x, 2, 2, ceil_mode=self.spec.ceil_mode)
+
+    def forward(self, image: Tensor, layers: Iterable[str]) -> dict[str, Tensor]:
+        wanted = set(check_layers(layers, self.layer_names))
+        if not wanted:
+            return {}
+        deepest = max(self.layer_names.index(name) for name in wanted)
+        outputs: dict[str, Tensor] = {}
+        x = self.preprocess(image)
+        for name in self.layer_names[: deepest + 1]:
+            kind = name[:4]
+            if kind == "conv":
+                x = self.convs[name](x)
+            elif kind == "relu":
+                # In place unless the conv output itself was asked for.
+                x = F.relu(x, inplace=name.replace("relu", "conv") not in wanted)
+            else:
+                x = self._pool(x)
+            if name in wanted:
+                outputs[name] = x
+        return outputs
+
+    def torchvision_state_dict(self) -> dict[str, Tensor]:
+        """The weights under torchvision's ``features.N.weight/bias`` keys."""
+        return {
+            f"features.{VGG19_LAYERS.index(name)}.{kind}": tensor
+            for name, conv in self.convs.items()
+            for kind, tensor in (("weight", conv.weight), ("bias", conv.bias))
+        }
+
+
+def init_random_(encoder: VGGEncoder, seed: int) -> VGGEncoder:
+    """Kaiming-normal conv weights (variance-preserving through ReLUs), zero biases."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for conv in encoder.convs.values():
+            fan_in = conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
+            conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * (2.0 / fan_in) ** 0.5)
+            conv.bias.zero_()
+    return encoder

@@ -1,0 +1,240 @@
+"""Optimisation-based stylisation (Gatys et al.) with any registered style loss or a fusion.
+
+The objective at one scale is
+
+    total = content_weight · Σ_l ½‖F_l − P_l‖² / (½‖P_l‖²)
+          + style_weight · Σ_losses w · Σ_styles b · Σ_l λ_l · L(x_l, s_l) / L(c_l, s_l)
+          + tv_weight · mean squared neighbour difference
+
+where L(c_l, s_l) is the loss of the content image itself (``normalize=True``, the default):
+it makes every loss start at 1 per layer, so one ``style_weight`` stylises comparably under
+every formulation and every encoder. With ``normalize=False`` the raw formulas are used.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .encoder import VGGEncoder, check_layers
+from .errors import UsageError
+from .imageio import check_min_size, resize_edge, resize_to
+from .losses import STYLE_LOSSES, build_style_loss
+from .losses import functional as LF
+
+DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+DEFAULT_CONTENT_LAYERS = ("relu4_2",)
+DEFAULT_STYLE_WEIGHT = 20.0
+DEFAULT_CONTENT_WEIGHT = 1.0
+DEFAULT_TV_WEIGHT = 1e-3
+OPTIMIZERS = ("lbfgs", "adam")
+DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
+
+
+@dataclass
+class StylizeConfig:
+    """Every setting of an optimisation run; stored whole in reports and image metadata."""
+
+    losses: tuple[tuple[str, float], ...] = (("gram", 1.0),)
+    loss_options: dict[str, dict] = field(default_factory=dict)
+    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
+    layer_weights: tuple[float, ...] | None = None  # default: uniform, summing to 1
+    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
+    style_weight: float = DEFAULT_STYLE_WEIGHT
+    content_weight: float = DEFAULT_CONTENT_WEIGHT
+    tv_weight: float = DEFAULT_TV_WEIGHT
+    normalize: bool = True
+    optimizer: str = "lbfgs"
+    lr: float | None = None
+    steps: int = 300  # per scale; for L-BFGS, objective evaluations
+    init: str = "content"  # content, noise, or an image path
+    scales: tuple[int, ...] = (512,)  # long edge of the output at each scale, coarse to fine
+    style_scale: float = 1.0  # style long edge relative to the output's
+    style_blend: tuple[float, ...] | None = None
+    seed: int = 0
+
+    def validate(self) -> "StylizeConfig":
+        if not self.losses:
+            raise UsageError("give at least one style loss with --loss")
+        for name, weight in self.losses:
+            STYLE_LOSSES.get(name)
+            if weight < 0:
+                raise UsageError(f"loss weight for {name!r} must be ≥ 0, got {weight}")
+        check_layers(self.style_layers)
+        check_layers(self.content_layers)
+        if self.layer_weights is not None and len(self.layer_weights) != len(self.style_layers):
+            raise UsageError(f"{len(self.layer_weights)} layer weights for {len(self.style_layers)} style layers")
+        if self.optimizer not in OPTIMIZERS:
+            raise UsageError(f"unknown optimizer {self.optimizer!r}: choose from {', '.join(OPTIMIZERS)}")
+        if self.steps < 1:
+            raise UsageError(f"--steps must be ≥ 1, got {self.steps}")
+        if not self.scales or any(s < 16 for s in self.scales):
+            raise UsageError(f"every scale (--size/--scales) must be ≥ 16 pixels, got {self.scales}")
+        for label, value in (("style", self.style_weight), ("content", self.content_weight), ("tv", self.tv_weight)):
+            if value < 0:
+                raise UsageError(f"--{label}-weight must be ≥ 0, got {value}")
+        if self.style_scale <= 0:
+            raise UsageError(f"--style-scale must be > 0, got {self.style_scale}")
+        return self
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class StylizeResult:
+    image: Tensor  # (3, H, W) in [0, 1], on the CPU
+    history: list[dict]  # one entry per objective evaluation
+    seconds: float
+    config: StylizeConfig
+    encoder_source: str
+
+
+class Objective(nn.Module):
+    """The stylisation objective for one content image, one or more styles, at one size."""
+
+    def __init__(self, encoder: VGGEncoder, content: Tensor, styles: Sequence[Tensor],
+                 config: StylizeConfig, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.encoder, self.config = encoder, config
+        layers = config.style_layers
+        self.layer_weights = config.layer_weights or tuple(1.0 / len(layers) for _ in layers)
+        blend = config.style_blend or tuple(1.0 / len(styles) for _ in styles)
+        if len(blend) != len(styles):
+            raise UsageError(f"--style-blend has {len(blend)} weights for {len(styles)} styles")
+        self.blend = tuple(b / sum(blend) for b in blend)
+        with torch.no_grad():
+            content_features = encoder(content, (*layers, *config.content_layers))
+            self.content_targets = {l: content_features[l].detach().clone() for l in config.content_layers}
+            self.content_scale = {
+                l: 1.0 / max(float(LF.content_loss(t, torch.zeros_like(t))), 1e-12) if config.normalize else 1.0
+                for l, t in self.content_targets.items()
+            }
+            # terms[i] = (loss name, loss weight · blend · layer weight / reference, layer, module)
+            self.terms: list[tuple[str, float, str, nn.Module]] = []
+            for style, b in zip(styles, self.blend):
+                style_features = encoder(style, layers)
+                for name, weight in config.losses:
+                    for layer, lw in zip(layers, self.layer_weights):
+                        module = build_style_loss(name, style_features[layer], generator,
+                                                  **config.loss_options.get(name, {}))
+                        scale = 1.0
+                        if config.normalize:
+                            scale = 1.0 / max(float(module(content_features[layer]).sum()), 1e-12)
+                        self.terms.append((name, weight * b * lw * scale, layer, module))
+        self._modules_list = nn.ModuleList(m for _, _, _, m in self.terms)
+        self.needed_layers = tuple(dict.fromkeys((*layers, *config.content_layers)))
+
+    def forward(self, image: Tensor) -> tuple[Tensor, dict[str, float]]:
+        cfg = self.config
+        features = self.encoder(image, self.needed_layers)
+        parts: dict[str, Tensor] = {}
+        content = sum(
+            LF.content_loss(features[l], t).sum() * self.content_scale[l] for l, t in self.content_targets.items()
+        ) / len(self.content_targets)
+        for name, weight, layer, module in self.terms:
+            parts[name] = parts.get(name, 0.0) + weight * module(features[layer]).sum()
+        style = sum(parts.values())
+        tv = LF.tv_loss(image).sum() / image[0].numel() if cfg.tv_weight else image.new_zeros(())
+        total = cfg.content_weight * content + cfg.style_weight * style + cfg.tv_weight * tv
+        record = {"total": total, "content": content, "style": style, "tv": tv}
+        record.update({f"style/{k}": v for k, v in parts.items()})
+        return total, {k: float(v.detach()) if isinstance(v, Tensor) else float(v) for k, v in record.items()}
+
+
+def _initial_image(content: Tensor, init: str, generator: torch.Generator) -> Tensor:
+    if init == "content":
+        return content.clone()
+    if init == "noise":
+        noise = torch.rand(content.shape, generator=generator).to(content)
+        return noise
+    from .imageio import load_image
+
+    image = load_image(init).to(content).unsqueeze(0)
+    return resize_to(image, content.shape[-2], content.shape[-1])
+
+
+def stylize(content: Tensor, styles: Tensor | Sequence[Tensor], encoder: VGGEncoder,
+            config: StylizeConfig | None = None, *, device: torch.device | str = "cpu",
+            progress: bool = False, callback: Callable[[dict], None] | None = None) -> StylizeResult:
+    """Stylise ``content`` (3, H, W) with one or more ``styles`` by optimising the pixels.
+
+    Runs each scale of ``config.scales`` in turn, each starting from the previous result.
+    Returns the image at the last scale, which keeps the content's aspect ratio.
+    """
+    config = (config or StylizeConfig()).validate()
+    styles = [styles] if isinstance(styles, Tensor) else list(styles)
+    device = torch.device(device)
+    encoder = encoder.to(device).eval()
+    generator = torch.Generator().manual_seed(config.seed)
+    history: list[dict] = []
+    start = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.steps * len(config.scales), desc="stylize", unit="step", leave=False)
+    image: Tensor | None = None
+    for scale_index, size in enumerate(config.scales):
+        content_s = resize_edge(content, size).unsqueeze(0).to(device)
+        check_min_size(content_s, "content")
+        styles_s = [resize_edge(s, max(16, round(size * config.style_scale))).unsqueeze(0).to(device)
+                    for s in styles]
+        for s in styles_s:
+            check_min_size(s, "style")
+        objective = Objective(encoder, content_s, styles_s, config, generator)
+        if image is None:
+            x = _initial_image(content_s, config.init, generator)
+        else:
+            x = resize_to(image, content_s.shape[-2], content_s.shape[-1]).to(device)
+        x = x.detach().requires_grad_(True)
+        _optimise(x, objective, config, scale_index, size, history, start, bar, callback)
+        image = x.detach().clamp_(0, 1)
+    if bar is not None:
+        bar.close()
+    assert image is not None
+    return StylizeResult(image[0].cpu(), history, time.perf_counter() - start, config, encoder.spec.source)
+
+
+def _optimise(x: Tensor, objective: Objective, config: StylizeConfig, scale_index: int, size: int,
+              history: list[dict], start: float, bar, callback) -> None:
+    def evaluate() -> Tensor:
+        total, record = objective(x)
+        record.update(scale=scale_index, size=size, step=len(history), seconds=time.perf_counter() - start)
+        history.append(record)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(total=f"{record['total']:.4g}", content=f"{record['content']:.3g}",
+                            style=f"{record['style']:.3g}", refresh=False)
+        if callback is not None:
+            callback(record)
+        return total
+
+    if config.optimizer == "lbfgs":
+        optimizer = torch.optim.LBFGS([x], lr=config.learning_rate, max_iter=config.steps,
+                                      max_eval=config.steps, tolerance_grad=0.0, tolerance_change=0.0,
+                                      history_size=50)
+
+        def closure() -> Tensor:
+            optimizer.zero_grad(set_to_none=True)
+            total = evaluate()
+            total.backward()
+            return total
+
+        optimizer.step(closure)
+    else:
+        optimizer = torch.optim.Adam([x], lr=config.learning_rate)
+        for _ in range(config.steps):
+            optimizer.zero_grad(set_to_none=True)
+            evaluate().backward()
+            optimizer.step()
+            with torch.no_grad():
+                x.clamp_(0, 1)

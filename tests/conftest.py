@@ -1,0 +1,51 @@
+"""Shared fixtures: tiny generated images and seeded random-weight encoders (no downloads)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from styletransfer.weights import RandomWeightsWarning, load_encoder
+
+
+@pytest.fixture(autouse=True)
+def _offline_torch_home(tmp_path_factory, monkeypatch):
+    """Never touch the user's torch hub cache; every test gets an empty one."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+
+
+def random_encoder(seed: int = 0, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RandomWeightsWarning)
+        return load_encoder(f"random:{seed}", **kwargs)
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    return random_encoder(0)
+
+
+def write_image(path, width: int, height: int, seed: int = 0, mode: str = "RGB"):
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:height, 0:width]
+    base = np.stack([xs / max(width - 1, 1), ys / max(height - 1, 1), 0.5 + 0.5 * np.sin(xs / 3.0)], -1)
+    pixels = np.clip(base * 200 + rng.normal(0, 25, base.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(pixels, "RGB").convert(mode).save(path)
+    return path
+
+
+@pytest.fixture
+def image_pair(tmp_path):
+    """A 96x64 content image and an 80x80 style image (different sizes on purpose)."""
+    content = write_image(tmp_path / "content.png", 96, 64, seed=1)
+    style = write_image(tmp_path / "style.png", 80, 80, seed=2)
+    return content, style
+
+
+@pytest.fixture
+def rng():
+    return torch.Generator().manual_seed(1234)

@@ -1,0 +1,177 @@
+"""The style losses against hand computations and the identities in REFERENCE.md."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from styletransfer.errors import UsageError
+from styletransfer.losses import STYLE_LOSSES, build_style_loss
+from styletransfer.losses import functional as F
+
+D = torch.float64  # exact identities deserve double precision
+
+
+def feats(*shape, seed=0, shift=0.0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=D) + shift
+
+
+# --- every registered loss gets the same checks ---------------------------------------------
+
+
+@pytest.mark.parametrize("name", STYLE_LOSSES.names())
+def test_zero_when_input_equals_target(name):
+    target = feats(1, 6, 5, 7)
+    loss = build_style_loss(name, target, torch.Generator().manual_seed(0))
+    assert loss(target).abs().max().item() < 1e-10
+
+
+@pytest.mark.parametrize("name", STYLE_LOSSES.names())
+def test_finite_positive_and_gradient_reaches_input(name):
+    target = feats(1, 6, 5, 7, seed=1)
+    x = feats(1, 6, 4, 9, seed=2, shift=0.5).requires_grad_(True)  # another size on purpose
+    loss = build_style_loss(name, target, torch.Generator().manual_seed(0))(x)
+    assert loss.shape == (1,) and torch.isfinite(loss).all() and loss.item() > 0
+    loss.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", STYLE_LOSSES.names())
+def test_batch_items_are_independent(name):
+    target = feats(1, 6, 5, 5, seed=1)
+    module = build_style_loss(name, target, torch.Generator().manual_seed(0))
+    a, b = feats(1, 6, 5, 5, seed=3), feats(1, 6, 5, 5, seed=4)
+    if name == "mmd-rbf":  # resampling estimators aside, the default estimator is deterministic
+        assert module.estimator == "rff"
+    together = module(torch.cat([a, b]))
+    assert torch.allclose(together, torch.cat([module(a), module(b)]))
+
+
+def test_unknown_loss_suggests_the_closest_name():
+    with pytest.raises(UsageError, match="did you mean 'gram'"):
+        STYLE_LOSSES.get("gramm")
+
+
+# --- formulas by hand ------------------------------------------------------------------------
+
+
+def test_gram_loss_matches_gatys_formula_by_hand():
+    x, y = feats(1, 3, 2, 2, seed=5), feats(1, 3, 2, 2, seed=6)
+    fx, fy = x.reshape(3, 4), y.reshape(3, 4)
+    c, m = 3, 4
+    g, a = fx @ fx.T, fy @ fy.T
+    expected = ((g - a) ** 2).sum() / (4 * c**2 * m**2)
+    assert F.gram_loss(x, y).item() == pytest.approx(expected.item(), rel=1e-12)
+
+
+def test_gram_equals_poly_mmd_times_constant():
+    """Gram loss = MMD²(k=(xᵀy)²)/(4C²), also when the two images differ in size."""
+    for c, (m1, m2) in [(8, (36, 36)), (16, (20, 45))]:
+        x, y = feats(1, c, m1, seed=7), feats(1, c, m2, seed=8, shift=0.3)
+        gram = F.gram_loss(x, y)
+        poly = F.mmd_poly(x, y, degree=2, c=0.0)
+        assert (gram / (poly / (4 * c**2))).item() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_poly_mmd_closed_form_equals_quadratic_estimator_and_c_term():
+    x, y = feats(1, 5, 30, seed=9), feats(1, 5, 22, seed=10, shift=0.4)
+    for c in (0.0, 0.5, 2.0):
+        exact = F.mmd_exact(x, y, lambda a, b: (a @ b + c) ** 2)
+        assert F.mmd_poly(x, y, 2, c).item() == pytest.approx(exact.item(), rel=1e-10)
+        # the c-term: MMD²_c − MMD²_0 = 2c‖μx − μy‖²
+        mean_gap = ((x.mean(-1) - y.mean(-1)) ** 2).sum()
+        delta = F.mmd_poly(x, y, 2, c) - F.mmd_poly(x, y, 2, 0.0)
+        assert delta.item() == pytest.approx((2 * c * mean_gap).item(), rel=1e-10, abs=1e-12)
+
+
+def test_poly_mmd_other_degrees_use_the_exact_estimator():
+    x, y = feats(1, 4, 12, seed=11), feats(1, 4, 15, seed=12)
+    exact = F.mmd_exact(x, y, lambda a, b: (a @ b + 1.0) ** 3)
+    loss = build_style_loss("mmd-poly", y, degree=3, c=1.0)(x)
+    assert loss.item() == pytest.approx(exact.item(), rel=1e-10)
+
+
+def test_mmd_linear_is_squared_mean_distance():
+    x, y = feats(1, 4, 3, 3, seed=13), feats(1, 4, 5, 2, seed=14, shift=1.0)
+    by_hand = sum((x[0, ch].mean() - y[0, ch].mean()) ** 2 for ch in range(4))
+    assert F.mmd_linear(x, y).item() == pytest.approx(by_hand.item(), rel=1e-12)
+    exact = F.mmd_exact(x, y, lambda a, b: a @ b)
+    assert F.mmd_linear(x, y).item() == pytest.approx(exact.item(), rel=1e-9)
+
+
+def test_bn_stats_by_hand():
+    x = torch.tensor([[[1.0, 3.0], [2.0, 2.0]]], dtype=D)  # (1, C=2, M=2): means 2, 2; biased stds 1, 0
+    y = torch.tensor([[[0.0, 0.0, 0.0, 4.0], [5.0, 5.0, 5.0, 5.0]]], dtype=D)  # means 1, 5; stds √3, 0
+    expected = ((2 - 1) ** 2 + (1 - math.sqrt(3)) ** 2 + (2 - 5) ** 2 + 0) / 2
+    assert F.bn_stats_loss(x, y).item() == pytest.approx(expected, rel=1e-12)
+    assert build_style_loss("bn-stats", y)(x).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_rbf_rff_is_unbiased_for_the_exact_v_statistic():
+    x, y = feats(1, 3, 40, seed=15), feats(1, 3, 30, seed=16, shift=0.6)
+    sigma = 1.3
+    exact = F.mmd_rbf_exact(x, y, sigma).item()
+    generator = torch.Generator().manual_seed(0)
+    estimates = []
+    for _ in range(400):
+        w, b = F.random_fourier_frequencies(3, 128, sigma, generator)
+        estimates.append(F.mmd_rbf_rff(x, y, w.double(), b.double()).item())
+    mean = sum(estimates) / len(estimates)
+    spread = (sum((e - mean) ** 2 for e in estimates) / (len(estimates) - 1)) ** 0.5
+    standard_error = spread / len(estimates) ** 0.5
+    assert abs(mean - exact) < 4 * standard_error + 1e-4
+    assert standard_error < 0.1 * exact  # the test has power: the error bar is small
+
+
+def test_rbf_linear_time_estimator_is_unbiased_for_the_u_statistic():
+    x, y = feats(1, 3, 40, seed=17), feats(1, 3, 60, seed=18, shift=0.6)
+    sigma = 1.1
+    exact = F.mmd_rbf_exact(x, y, sigma, unbiased=True).item()
+    generator = torch.Generator().manual_seed(0)
+    estimates = torch.tensor([F.mmd_rbf_linear(x, y, sigma, generator).item() for _ in range(3000)])
+    standard_error = estimates.std().item() / len(estimates) ** 0.5
+    assert abs(estimates.mean().item() - exact) < 4 * standard_error
+    assert standard_error < 0.1 * exact
+
+
+def test_rbf_module_matches_its_formula_and_bandwidth_heuristic():
+    y = feats(1, 4, 6, 6, seed=19)
+    x = feats(1, 4, 5, 5, seed=20, shift=0.2)
+    module = build_style_loss("mmd-rbf", y, torch.Generator().manual_seed(3), num_features=64)
+    assert module.sigma > 0
+    expected = F.mmd_rbf_rff(x, y, module.frequencies, module.phases)
+    assert module(x).item() == pytest.approx(expected.item(), rel=1e-12)
+    fixed = build_style_loss("mmd-rbf", y, torch.Generator().manual_seed(3), sigma=2.0)
+    assert fixed.sigma == 2.0
+
+
+def test_module_and_formula_agree_for_every_loss():
+    x, y = feats(1, 6, 5, 6, seed=21), feats(1, 6, 7, 4, seed=22)
+    formulas = {
+        "gram": F.gram_loss,
+        "mmd-linear": F.mmd_linear,
+        "mmd-poly": F.mmd_poly,
+        "bn-stats": F.bn_stats_loss,
+    }
+    for name, formula in formulas.items():
+        assert build_style_loss(name, y)(x).item() == pytest.approx(formula(x, y).item(), rel=1e-12)
+
+
+def test_content_and_tv_by_hand():
+    f, p = torch.tensor([[[[1.0, 2.0]]]]), torch.tensor([[[[0.0, 4.0]]]])
+    assert F.content_loss(f, p).item() == pytest.approx(0.5 * (1 + 4))
+    image = torch.tensor([[[[0.0, 1.0], [3.0, 1.0]]]])
+    assert F.tv_loss(image).item() == pytest.approx((9 + 0) + (1 + 4))
+    assert F.tv_loss(image, power=1).item() == pytest.approx(3 + 0 + 1 + 2)
+
+
+def test_bad_loss_options_are_usage_errors():
+    y = feats(1, 3, 4, 4)
+    with pytest.raises(UsageError):
+        build_style_loss("mmd-poly", y, degree=0)
+    with pytest.raises(UsageError):
+        build_style_loss("mmd-rbf", y, estimator="quadratic")
+    with pytest.raises(UsageError, match="bad option"):
+        build_style_loss("gram", y, c=1.0)

@@ -1,0 +1,99 @@
+"""The optimisation-based stylizer: convergence, determinism, scales, blends and fusion."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from styletransfer.errors import UsageError
+from styletransfer.losses import STYLE_LOSSES
+from styletransfer.optimize import Objective, StylizeConfig, stylize
+
+SMALL = dict(scales=(48,), steps=8, style_layers=("relu1_1", "relu2_1", "relu3_1"), content_layers=("relu3_2",))
+
+
+def images(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    content = torch.rand(3, 40, 60, generator=g)
+    style = (torch.rand(3, 50, 50, generator=g) * torch.tensor([1.0, 0.2, 0.6]).view(3, 1, 1))
+    return content, style
+
+
+@pytest.mark.parametrize("name", STYLE_LOSSES.names())
+def test_every_loss_decreases_and_keeps_the_aspect_ratio(encoder, name):
+    content, style = images()
+    result = stylize(content, style, encoder, StylizeConfig(losses=((name, 1.0),), **SMALL))
+    assert result.image.shape == (3, 32, 48)
+    assert result.history[-1]["total"] < result.history[0]["total"]
+    assert len(result.history) == 8 and 0 <= result.image.min() and result.image.max() <= 1
+
+
+def test_normalised_losses_start_at_style_weight(encoder):
+    """With normalisation each style term equals 1 on the content image, whatever the loss."""
+    content, style = images()
+    for name in STYLE_LOSSES.names():
+        config = StylizeConfig(losses=((name, 1.0),), style_weight=3.0, tv_weight=0.0, **SMALL).validate()
+        c, s = content.unsqueeze(0), style.unsqueeze(0)
+        objective = Objective(encoder, c, [s], config, torch.Generator().manual_seed(0))
+        total, record = objective(c)
+        assert record["style"] == pytest.approx(1.0, rel=1e-4)
+        assert record["content"] == pytest.approx(0.0, abs=1e-6)
+        assert total.item() == pytest.approx(3.0, rel=1e-4)
+
+
+def test_same_seed_same_output_and_noise_init_differs_by_seed(encoder):
+    content, style = images()
+    config = StylizeConfig(init="noise", losses=(("mmd-rbf", 1.0),), **SMALL)
+    a = stylize(content, style, encoder, config)
+    b = stylize(content, style, encoder, config)
+    assert torch.equal(a.image, b.image)
+    c = stylize(content, style, encoder, StylizeConfig(init="noise", losses=(("mmd-rbf", 1.0),), seed=1, **SMALL))
+    assert not torch.equal(a.image, c.image)
+
+
+def test_coarse_to_fine_starts_each_scale_from_the_last(encoder):
+    content, style = images()
+    small = {**SMALL, "scales": (32, 64)}
+    result = stylize(content, style, encoder, StylizeConfig(**small))
+    sizes = [h["size"] for h in result.history]
+    assert sizes == [32] * 8 + [64] * 8
+    assert result.image.shape == (3, 43, 64)
+    first_at_64 = result.history[8]
+    # the fine scale starts from the upsampled coarse result, not from the content image
+    assert result.history[0]["content"] == pytest.approx(0.0, abs=1e-6)
+    assert first_at_64["content"] > 1e-3
+
+
+def test_fusion_and_blend(encoder):
+    content, style = images()
+    other = torch.rand(3, 30, 30, generator=torch.Generator().manual_seed(5))
+    config = StylizeConfig(losses=(("gram", 0.5), ("bn-stats", 0.5)), style_blend=(0.7, 0.3), **SMALL)
+    result = stylize(content, [style, other], encoder, config)
+    first = result.history[0]
+    assert {"style/gram", "style/bn-stats"} <= set(first)
+    # both fused losses carry weight (Neural-Style-MMD only weighted the first one)
+    assert first["style/gram"] == pytest.approx(0.5, rel=1e-3) and first["style/bn-stats"] == pytest.approx(0.5, rel=1e-3)
+    with pytest.raises(UsageError, match="3 styles|2 styles"):
+        stylize(content, [style, other], encoder, StylizeConfig(style_blend=(1.0, 1.0, 1.0), **SMALL))
+
+
+def test_raw_formulas_without_normalisation(encoder):
+    content, style = images()
+    config = StylizeConfig(normalize=False, tv_weight=0.0, content_weight=0.0, style_weight=1.0,
+                           layer_weights=(1.0, 0.0, 0.0), **{k: v for k, v in SMALL.items()}).validate()
+    c, s = content.unsqueeze(0), style.unsqueeze(0)
+    from styletransfer.imageio import resize_edge
+    from styletransfer.losses import functional as F
+
+    c48, s48 = resize_edge(c, 48), resize_edge(s, 48)
+    objective = Objective(encoder, c48, [s48], config)
+    _, record = objective(c48)
+    expected = F.gram_loss(encoder(c48, ["relu1_1"])["relu1_1"], encoder(s48, ["relu1_1"])["relu1_1"])
+    assert record["style"] == pytest.approx(expected.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("bad", [dict(steps=0), dict(scales=(8,)), dict(losses=(("nope", 1.0),)),
+                                 dict(style_layers=("relu9_1",)), dict(optimizer="sgd"), dict(style_weight=-1)])
+def test_bad_settings_are_usage_errors(bad):
+    with pytest.raises(UsageError):
+        StylizeConfig(**bad).validate()
