@@ -1,0 +1,157 @@
+"""AdaIN (Huang & Belongie 2017): encoder to relu4_1, adaptive instance normalization, decoder.
+
+The decoder mirrors VGG19 up to relu4_1 with nearest upsampling and reflection-padded 3x3 convs.
+Built with norm ``none`` its ``nn.Sequential`` children are exactly pytorch-AdaIN's
+``decoder.pth`` (29 children, weights at 1, 5, 8, 11, 14, 18, 21, 25, 28), so that file loads
+without key surgery. Our own decoder files are safetensors with a JSON ``config`` in the header
+metadata (norm, encoder source and sha256, training settings).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from .encoder import VGGEncoder
+from .errors import WeightsError
+from .norms import make_norm
+
+ADAIN_LAYER = "relu4_1"
+ADAIN_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+ADAIN_EPS = 1e-5
+# Decoder plan: (in, out) conv blocks and "up" for 2x nearest upsampling; the last conv has no ReLU.
+DECODER_PLAN: tuple = (
+    (512, 256), "up", (256, 256), (256, 256), (256, 256), (256, 128), "up",
+    (128, 128), (128, 64), "up", (64, 64), (64, 3),
+)  # fmt: skip
+DECODER_LAYOUT = "pytorch-AdaIN decoder.pth: nn.Sequential keys 1, 5, 8, 11, 14, 18, 21, 25, 28 (.weight/.bias)"
+
+
+def mean_std(features: Tensor, eps: float = ADAIN_EPS) -> tuple[Tensor, Tensor]:
+    """Per-instance channel mean and std as pytorch-AdaIN computes them: unbiased var + eps.
+
+    Returns two (N, C, 1, 1) tensors.
+    """
+    n, c = features.shape[:2]
+    flat = features.reshape(n, c, -1)  # (N, C, H*W)
+    std = (flat.var(dim=2) + eps).sqrt()
+    return flat.mean(dim=2).view(n, c, 1, 1), std.view(n, c, 1, 1)
+
+
+def adain(content: Tensor, style_mean: Tensor, style_std: Tensor, eps: float = ADAIN_EPS) -> Tensor:
+    """AdaIN(x, y) = σ(y)·(x − μ(x))/σ(x) + μ(y), per instance and channel."""
+    mean, std = mean_std(content, eps)
+    return (content - mean) / std * style_std + style_mean
+
+
+class Decoder(nn.Sequential):
+    """relu4_1 features → RGB image, with an optional normalization after each inner conv."""
+
+    def __init__(self, norm: str = "none") -> None:
+        layers: list[nn.Module] = []
+        convs = [step for step in DECODER_PLAN if step != "up"]
+        for step in DECODER_PLAN:
+            if step == "up":
+                layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+                continue
+            cin, cout = step
+            layers += [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)]
+            if step is not convs[-1]:
+                norm_layer = make_norm(norm, cout)
+                if norm_layer is not None:
+                    layers.append(norm_layer)
+                layers.append(nn.ReLU())
+        super().__init__(*layers)
+        self.norm = norm
+
+
+def save_decoder(decoder: Decoder, path: str | os.PathLike, config: dict) -> Path:
+    """Write decoder weights as safetensors with ``config`` (JSON) in the header, atomically."""
+    from safetensors.torch import save as save_bytes
+
+    from .files import atomic_write
+
+    state = {k: v.detach().cpu().contiguous() for k, v in decoder.state_dict().items()}
+    metadata = {"format": "styletransfer-adain-decoder", "config": json.dumps({**config, "norm": decoder.norm})}
+    data = save_bytes(state, metadata=metadata)
+    return atomic_write(path, lambda stream: stream.write(data))
+
+
+def load_decoder(path: str | os.PathLike) -> tuple[Decoder, dict]:
+    """Load our safetensors decoder (norm from its metadata) or pytorch-AdaIN's decoder.pth."""
+    from .weights import load_state_file
+
+    path = Path(path)
+    state = load_state_file(path)
+    config: dict = {}
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            config = json.loads((handle.metadata() or {}).get("config", "{}"))
+    decoder = Decoder(config.get("norm", "none"))
+    expected = decoder.state_dict()
+    missing = sorted(set(expected) - set(state), key=_key_order)
+    unexpected = sorted(set(state) - set(expected), key=_key_order)
+    if missing or unexpected:
+        raise WeightsError(
+            f"{str(path)!r} is not an AdaIN decoder for norm {decoder.norm!r} (missing keys: "
+            f"{', '.join(missing[:4]) or 'none'}; unexpected: {', '.join(unexpected[:4]) or 'none'}); "
+            f"expected a {DECODER_LAYOUT}, or a decoder written by `styletransfer train`"
+        )
+    for key, tensor in state.items():
+        if tensor.shape != expected[key].shape:
+            raise WeightsError(f"{str(path)!r}: {key} has shape {tuple(tensor.shape)}, expected "
+                               f"{tuple(expected[key].shape)} ({DECODER_LAYOUT})")
+    decoder.load_state_dict(state)
+    return decoder.eval(), config
+
+
+def _key_order(key: str) -> tuple:
+    head = key.split(".")[0]
+    return (int(head) if head.isdigit() else 10**6, key)
+
+
+class AdaINModel(nn.Module):
+    """Encoder (to relu4_1) + AdaIN + decoder, as used at inference and in training."""
+
+    def __init__(self, encoder: VGGEncoder, decoder: Decoder) -> None:
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+
+    def encode(self, image: Tensor) -> Tensor:
+        return self.encoder(image, [ADAIN_LAYER])[ADAIN_LAYER]
+
+    def style_statistics(self, style: Tensor) -> tuple[Tensor, Tensor]:
+        """μ and σ of the style's relu4_1 features; compute once, reuse for many contents."""
+        return mean_std(self.encode(style))
+
+    def forward(self, content: Tensor, style_mean: Tensor, style_std: Tensor, alpha: float = 1.0) -> Tensor:
+        features = self.encode(content)
+        target = adain(features, style_mean, style_std)
+        target = alpha * target + (1 - alpha) * features
+        return self.decoder(target)
+
+
+def check_decoder_encoder(decoder_config: dict, encoder: VGGEncoder) -> str | None:
+    """A warning text when a decoder is used with an encoder it was not trained with.
+
+    Our decoder files record the encoder's source and sha256 (``config["encoder"]``);
+    pytorch-AdaIN's files record nothing, so nothing can be checked for them.
+    """
+    trained = decoder_config.get("encoder") or {}
+    if not trained:
+        return None
+    spec = encoder.spec
+    same = (trained.get("sha256") and trained.get("sha256") == spec.sha256) or (
+        not trained.get("sha256") and trained.get("source") == spec.source
+    )
+    if same:
+        return None
+    return (f"this decoder was trained with encoder {trained.get('source')!r} "
+            f"(sha256 {str(trained.get('sha256'))[:12]}), but the encoder in use is {spec.source!r} "
+            f"(sha256 {str(spec.sha256)[:12]}): expect poor images")
