@@ -17,7 +17,7 @@ from .devices import resolve_device
 from .encoder import VGGEncoder
 from .errors import UsageError
 from .files import atomic_write_json
-from .imageio import DEFAULT_MAX_PIXELS, check_output_path, load_image, save_image
+from .imageio import DEFAULT_MAX_PIXELS, check_output_path, check_resizable, load_image, save_image
 from .optimize import StylizeConfig, StylizeResult, stylize
 from .weights import load_encoder
 
@@ -55,6 +55,10 @@ def stylize_files(content: str | os.PathLike, styles: Sequence[str | os.PathLike
     torch_device = resolve_device(device)
     content_image = load_image(content, max_pixels=max_pixels)
     style_images = [load_image(path, max_pixels=max_pixels) for path in styles]
+    smallest = min(config.scales)
+    check_resizable(content_image, str(content), smallest)
+    for path, image in zip(styles, style_images):
+        check_resizable(image, str(path), max(16, round(smallest * config.style_scale)))
     encoder = weights if isinstance(weights, VGGEncoder) else load_encoder(weights, pooling=pooling)
     result = stylize(content_image, style_images, encoder, config, device=torch_device, progress=progress)
     metadata = {"method": "optimize", "config": config.to_dict(), "weights": encoder_info(encoder)}

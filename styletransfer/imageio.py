@@ -63,7 +63,8 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_
     limit = Image.MAX_IMAGE_PIXELS
     try:
         Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces Pillow's
-        with Image.open(path) as image:
+        with warnings.catch_warnings(), Image.open(path) as image:
+            warnings.simplefilter("ignore")  # Pillow's notes on odd EXIF or palettes are not errors
             width, height = image.size
             if max_pixels is not None and width * height > max_pixels:
                 raise ImageError(
@@ -71,10 +72,8 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_
                     f"{max_pixels}: pass --max-pixels {width * height} if you trust the file"
                 )
             image.seek(0)  # first frame of animations
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                image = ImageOps.exif_transpose(image) or image
-                array = _to_array(image)
+            image = ImageOps.exif_transpose(image) or image
+            array = _to_array(image)
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -123,8 +122,16 @@ def check_min_size(image: Tensor, name: str, minimum: int = MIN_SIDE) -> None:
     if min(image.shape[-2:]) < minimum:
         raise ImageError(
             f"{name!r} is {image.shape[-1]}x{image.shape[-2]} after resizing, smaller than the "
-            f"{minimum}px the network needs: use a larger image or --size"
+            f"{minimum}px the network needs: use a less extreme aspect ratio or a larger --size"
         )
+
+
+def check_resizable(image: Tensor, name: str, size: int | None, edge: str = "long") -> None:
+    """Fail early, naming the file, if resizing to ``size`` leaves a side under MIN_SIDE."""
+    height, width = image.shape[-2:]
+    if size:
+        height, width = scaled_size(height, width, size, edge)
+    check_min_size(torch.empty(0, height, width), name)
 
 
 def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:

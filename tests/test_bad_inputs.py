@@ -1,0 +1,82 @@
+"""Every command that reads images, over the corpus of awkward and broken inputs.
+
+Asserted for each: no traceback, the documented exit code, the file named in the message, and
+no output written on failure.
+"""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from bad_inputs import make_corpus
+from styletransfer.cli import main
+from styletransfer.errors import ImageError
+from styletransfer.imageio import load_image
+
+FAST = ["--weights", "random", "--size", "32", "--steps", "1", "--no-progress",
+        "--style-layers", "relu1_1,relu2_1", "--content-layers", "relu2_2"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+def case_names():
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        return sorted(make_corpus(Path(folder)))
+
+
+NAMES = case_names()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_loader(corpus, name):
+    case = corpus[name]
+    if case.readable:
+        image = load_image(case.path)
+        assert image.shape[0] == 3 and image.min() >= 0 and image.max() <= 1
+    else:
+        with pytest.raises(ImageError) as info:
+            load_image(case.path)
+        assert "\n" not in str(info.value)
+
+
+def test_documented_conversions(corpus):
+    assert tuple(load_image(corpus["exif_rotated.jpg"].path).shape[1:]) == (60, 40)  # rotated
+    first = load_image(corpus["animated.gif"].path)
+    assert first[0].mean() > 0.7 and first[2].mean() < 0.2  # the red first frame
+    rgba = load_image(corpus["rgba.png"].path)
+    assert rgba[:, 0, 0].tolist() == [1.0, 1.0, 1.0]  # alpha 0 → white background
+    gray16 = load_image(corpus["gray16.png"].path)
+    assert abs(gray16.max().item() - 1.0) < 1e-6
+    assert load_image(corpus["bomb.png"].path, max_pixels=None).shape[1:] == (9000, 9000)
+
+
+def _run(args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("role", ["content", "style"])
+@pytest.mark.parametrize("name", NAMES)
+def test_stylize_over_corpus(corpus, tmp_path, name, role):
+    case = corpus[name]
+    good = corpus["gray.png"].path
+    content, style = (case.path, good) if role == "content" else (good, case.path)
+    out = tmp_path / "out.png"
+    result = _run(["stylize", content, style, "-o", out, *FAST])
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    if case.expect == "ok":
+        assert result.exit_code == 0, result.output
+        assert Image.open(out).size[0] == 32 or Image.open(out).size[1] == 32
+    else:
+        assert result.exit_code == 1, result.output
+        errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and case.path.name in errors[0]
+        assert not out.exists()
