@@ -187,7 +187,8 @@ def imagenet_state_dict(progress: bool = True) -> tuple[dict[str, Tensor], str]:
 
 def load_encoder(source: str = "imagenet", *, pooling: str | None = None,
                  device: torch.device | str | None = None, progress: bool = True) -> VGGEncoder:
-    """Build a VGG19 encoder from ``imagenet``, ``random``, ``random:SEED`` or a file path."""
+    """Build a VGG19 encoder from ``imagenet``, ``random``, ``random:SEED``, a file path, or the
+    name of a downloaded manifest entry (``styletransfer weights list``)."""
     if source == "imagenet":
         state, cache = imagenet_state_dict(progress=progress)
         encoder = encoder_from_state(state, source="imagenet", sha256=None, pooling=pooling)
@@ -208,6 +209,10 @@ def load_encoder(source: str = "imagenet", *, pooling: str | None = None,
         encoder = init_random_(VGGEncoder(spec), int(seed_text))
     else:
         path = Path(source).expanduser()
+        if not path.exists():  # maybe a manifest name such as "adain-vgg", downloaded earlier
+            from .hub import resolve_weights_path
+
+            path = resolve_weights_path(source, kind="encoder")
         state = load_state_file(path)
         encoder = encoder_from_state(state, source=str(path), sha256=sha256_file(path), pooling=pooling)
     encoder.eval()

@@ -23,7 +23,8 @@ EXISTING = click.Path(exists=False, dir_okay=True)
               help=f"Style loss(es) with weights, e.g. gram:0.5,bn-stats:0.5. One of: {', '.join(STYLE_LOSSES.names())}.")
 @click.option("--loss-param", multiple=True, help="Loss option LOSS.OPTION=VALUE, e.g. mmd-poly.c=1.")
 @click.option("--weights", default="imagenet", show_default=True,
-              help="Encoder weights: imagenet, random[:SEED] (tests only), or a .pth/.safetensors file.")
+              help="Encoder weights: imagenet, a .pth/.safetensors file, a downloaded manifest name "
+                   "(styletransfer weights list), or random[:SEED] (tests only).")
 @click.option("--pooling", type=click.Choice(["max", "avg"]), default=None, help="Pooling (default: the weights').")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--optimizer", type=click.Choice(S.OPTIMIZERS), default="lbfgs", show_default=True)
