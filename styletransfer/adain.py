@@ -82,10 +82,15 @@ def save_decoder(decoder: Decoder, path: str | os.PathLike, config: dict) -> Pat
 
 
 def load_decoder(path: str | os.PathLike) -> tuple[Decoder, dict]:
-    """Load our safetensors decoder (norm from its metadata) or pytorch-AdaIN's decoder.pth."""
+    """Load our safetensors decoder (norm from its metadata), pytorch-AdaIN's decoder.pth, or
+    the cached file of a downloaded manifest entry such as ``adain-decoder``."""
     from .weights import load_state_file
 
-    path = Path(path)
+    path = Path(path).expanduser()
+    if not path.exists():  # maybe a manifest name such as "adain-decoder", downloaded earlier
+        from .hub import resolve_weights_path
+
+        path = resolve_weights_path(str(path), kind="decoder")
     state = load_state_file(path)
     config: dict = {}
     if path.suffix == ".safetensors":

@@ -59,3 +59,16 @@ def test_mismatched_encoder_is_detected(encoder):
     assert check_decoder_encoder({}, encoder) is None
     assert check_decoder_encoder({"encoder": {"source": "random:0", "sha256": None}}, encoder) is None
     assert "trained with encoder" in check_decoder_encoder({"encoder": {"source": "x", "sha256": "ab"}}, encoder)
+
+
+def test_decoder_by_manifest_name_from_the_cache(tmp_path):
+    import os
+    from pathlib import Path
+
+    cache = Path(os.environ["TORCH_HOME"]) / "hub" / "checkpoints"
+    with pytest.raises(WeightsError, match="weights download adain-decoder"):
+        load_decoder("adain-decoder")
+    cache.mkdir(parents=True)
+    torch.save(randomize_(pytorch_adain_decoder(), seed=1).state_dict(), cache / "decoder.pth")
+    decoder, _ = load_decoder("adain-decoder")
+    assert decoder.norm == "none"
