@@ -32,11 +32,13 @@ def main() -> None:
 
 
 def _register() -> None:
+    from .compare import compare_command
     from .info import losses_command
     from .stylize import stylize_command
 
     main.add_command(stylize_command)
     main.add_command(losses_command)
+    main.add_command(compare_command)
 
 
 _register()
