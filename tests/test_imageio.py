@@ -70,3 +70,12 @@ def test_pixel_limit_is_overridable(tmp_path):
     with pytest.raises(ImageError, match="--max-pixels 5000"):
         load_image(path, max_pixels=4999)
     assert load_image(path, max_pixels=5000).shape == (3, 50, 100)
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = save_image(torch.rand(3, 4, 4), tmp_path / "out.png")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -1,0 +1,80 @@
+"""``styletransfer compare``: one pair stylised under every formulation, with a report."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from .. import optimize as S
+from ..compare import GRID_NAME, REPORT_JSON, REPORT_MD, CompareConfig, compare_files, select_methods
+from ..imageio import DEFAULT_MAX_PIXELS
+from .params import NAMES, parse_loss_params
+
+
+def command_line() -> str:
+    """The command as typed, quoted so that it can be pasted back into a shell."""
+    program = Path(sys.argv[0]).name
+    if program == "__main__.py":
+        program = "python -m styletransfer"
+    return " ".join([program, *(shlex.quote(a) for a in sys.argv[1:])])
+
+
+@click.command("compare")
+@click.argument("content", type=click.Path())
+@click.argument("style", type=click.Path())
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(),
+              help=f"Output folder: METHOD.png for each method, {GRID_NAME}, {REPORT_JSON}, {REPORT_MD}.")
+@click.option("--only", type=NAMES, default=None, help="Run only these methods, e.g. gram,bn-stats.")
+@click.option("--skip", type=NAMES, multiple=True, help="Leave out these methods, e.g. mmd-rbf (repeatable).")
+@click.option("--decoder", type=click.Path(), default=None,
+              help="AdaIN decoder (.safetensors or pytorch-AdaIN decoder.pth): adds the method adain.")
+@click.option("--weights", default="imagenet", show_default=True,
+              help="Encoder weights: imagenet, random[:SEED] (tests only), or a .pth/.safetensors file.")
+@click.option("--pooling", type=click.Choice(["max", "avg"]), default=None, help="Pooling (default: the weights').")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--optimizer", type=click.Choice(S.OPTIMIZERS), default="lbfgs", show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Learning rate (default 1 for L-BFGS, 0.02 for Adam).")
+@click.option("--steps", type=click.IntRange(min=1), default=300, show_default=True, help="Steps of every method.")
+@click.option("--size", type=click.IntRange(min=16), default=512, show_default=True, help="Output long edge.")
+@click.option("--style-layers", type=NAMES, default=",".join(S.DEFAULT_STYLE_LAYERS), show_default=True)
+@click.option("--content-layers", type=NAMES, default=",".join(S.DEFAULT_CONTENT_LAYERS), show_default=True)
+@click.option("--style-weight", type=click.FloatRange(min=0), default=S.DEFAULT_STYLE_WEIGHT, show_default=True)
+@click.option("--content-weight", type=click.FloatRange(min=0), default=S.DEFAULT_CONTENT_WEIGHT, show_default=True)
+@click.option("--tv-weight", type=click.FloatRange(min=0), default=S.DEFAULT_TV_WEIGHT, show_default=True)
+@click.option("--loss-param", multiple=True, help="Loss option LOSS.OPTION=VALUE, e.g. mmd-poly.c=1.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace the files of an earlier comparison in the folder.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
+              help="Refuse larger input images.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def compare_command(content, style, out_dir, only, skip, decoder, weights, pooling, device, optimizer, lr, steps,
+                    size, style_layers, content_layers, style_weight, content_weight, tv_weight, loss_param, seed,
+                    overwrite, max_pixels, progress) -> None:
+    """Stylise CONTENT with STYLE under every style loss (and AdaIN) and compare them in -o DIR."""
+    methods = select_methods(only=only, skip=tuple(name for group in skip for name in group),
+                             decoder=decoder is not None)
+    stylize_config = S.StylizeConfig(
+        loss_options=parse_loss_params(loss_param),
+        style_layers=style_layers,
+        content_layers=content_layers,
+        style_weight=style_weight,
+        content_weight=content_weight,
+        tv_weight=tv_weight,
+        optimizer=optimizer,
+        lr=lr,
+        steps=steps,
+        scales=(size,),
+        seed=seed,
+    )
+    report = compare_files(content, style, out_dir, CompareConfig(stylize=stylize_config, methods=methods),
+                           weights=weights, pooling=pooling, decoder=decoder, device=device, overwrite=overwrite,
+                           progress=progress, command=command_line(), max_pixels=max_pixels)
+    total = sum(run["seconds"] for run in report["runs"].values())
+    click.echo(f"compared {len(methods)} methods in {total:.1f}s: wrote {Path(out_dir) / REPORT_MD}, "
+               f"{REPORT_JSON}, {GRID_NAME} and one image per method")
+    for method, value in report["diagonal"].items():
+        click.echo(f"  {method:<12} own loss {value:.3g} of the content image's")

@@ -1,0 +1,305 @@
+"""``styletransfer compare``: report builders by hand, the identity check, and one end-to-end run."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from conftest import random_encoder, write_image
+from styletransfer.adain import AdaINModel, Decoder, save_decoder
+from styletransfer.cli import main
+from styletransfer.compare import (
+    ADAIN_METHOD, REFERENCE_ROW, RANDOM_WEIGHTS_NOTE, CompareConfig, StyleMeter, adain_stylize, build_grid,
+    build_report, cross_loss_matrix, gram_poly_identity, identity_ratios, layer_weight_map, render_markdown,
+    select_methods,
+)
+from styletransfer.errors import UsageError
+from styletransfer.losses import STYLE_LOSSES
+from styletransfer.memory import MEASURES
+from styletransfer.optimize import Objective, StylizeConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+LOSSES = STYLE_LOSSES.names()
+SMALL = dict(scales=(48,), steps=8, style_layers=("relu1_1", "relu2_1", "relu3_1"), content_layers=("relu3_2",))
+
+
+# --- pure report builders --------------------------------------------------------------------
+
+
+def tiny_matrix():
+    """Two methods, two losses, two layers with weights 0.25 / 0.75, numbers chosen by hand."""
+    weights = {"l1": 0.25, "l2": 0.75}
+    reference = {"gram": {"l1": 2.0, "l2": 4.0}, "bn-stats": {"l1": 10.0, "l2": 1.0}}
+    per_layer = {
+        "gram": {"gram": {"l1": 1.0, "l2": 1.0}, "bn-stats": {"l1": 10.0, "l2": 1.0}},
+        "bn-stats": {"gram": {"l1": 2.0, "l2": 8.0}, "bn-stats": {"l1": 5.0, "l2": 0.5}},
+    }
+    return cross_loss_matrix(per_layer, reference, weights)
+
+
+def test_cross_loss_matrix_by_hand():
+    matrix = tiny_matrix()
+    assert matrix["methods"] == ["gram", "bn-stats"] and matrix["losses"] == ["gram", "bn-stats"]
+    normalized, raw = matrix["normalized"], matrix["raw"]
+    assert set(normalized) == {"gram", "bn-stats"} and all(set(row) == {"gram", "bn-stats"} for row in normalized.values())
+    # Σ_l λ_l · value_l / content_l
+    assert normalized["gram"]["gram"] == pytest.approx(0.25 * 1 / 2 + 0.75 * 1 / 4)  # 0.3125
+    assert normalized["bn-stats"]["gram"] == pytest.approx(0.25 * 2 / 2 + 0.75 * 8 / 4)  # 1.75
+    assert normalized["bn-stats"]["bn-stats"] == pytest.approx(0.5)
+    # an output at the content image's distance reads exactly 1 (normalised by the content column)
+    assert normalized["gram"]["bn-stats"] == pytest.approx(1.0)
+    # raw values are layer-weighted sums, with the content image as the reference row
+    assert list(raw) == [REFERENCE_ROW, "gram", "bn-stats"]
+    assert raw[REFERENCE_ROW] == pytest.approx({"gram": 0.25 * 2 + 0.75 * 4, "bn-stats": 0.25 * 10 + 0.75 * 1})
+    assert raw["bn-stats"]["gram"] == pytest.approx(0.25 * 2 + 0.75 * 8)
+    assert matrix["per_layer_raw"]["bn-stats"]["bn-stats"] == {"l1": 5.0, "l2": 0.5}
+
+
+def test_normalisation_scales_inversely_with_the_content_distance():
+    weights = {"l1": 1.0}
+    one = cross_loss_matrix({"gram": {"gram": {"l1": 3.0}}}, {"gram": {"l1": 6.0}}, weights)
+    two = cross_loss_matrix({"gram": {"gram": {"l1": 3.0}}}, {"gram": {"l1": 12.0}}, weights)
+    assert one["normalized"]["gram"]["gram"] == pytest.approx(0.5)
+    assert two["normalized"]["gram"]["gram"] == pytest.approx(0.25)
+
+
+def tiny_report(source="random:0"):
+    matrix = tiny_matrix()
+    config = CompareConfig(stylize=StylizeConfig(**SMALL), methods=("gram", "bn-stats"))
+    runs = {m: {"seconds": 1.5, "steps": 8, "content_loss": 0.1, "image": f"{m}.png",
+                "memory": {"measure": "cpu-rss-sampled", "peak_bytes": 3 * 2**20, "baseline_bytes": 0}}
+            for m in matrix["methods"]}
+    identity = gram_poly_identity({"l1": torch.randn(1, 4, 3, 3)}, {"l1": torch.randn(1, 4, 2, 5)})
+    return build_report(command="styletransfer compare c.png s.png -o out", content="c.png", style="s.png",
+                        size=(48, 30), config=config, encoder={"source": source, "sha256": None}, decoder=None,
+                        environment={"device": "cpu"}, matrix=matrix, runs=runs, identity=identity)
+
+
+def table_rows(markdown: str, heading: str) -> list[list[str]]:
+    """The cells of the first table after ``heading``."""
+    lines = markdown.split(heading, 1)[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    table = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        table.append([cell.strip() for cell in line.strip("|").split("|")])
+    return table
+
+
+def test_report_and_markdown_hold_every_method_and_loss():
+    report = tiny_report()
+    json.dumps(report)  # the report is JSON as it stands
+    assert report["diagonal"] == pytest.approx({"gram": 0.3125, "bn-stats": 0.5})
+    assert report["diagonal_below_one"] is True
+    assert report["encoder"]["random"] is True and RANDOM_WEIGHTS_NOTE in report["notes"]
+    assert set(report["memory_measures"]) == {"cpu-rss-sampled"}
+    markdown = render_markdown(report)
+    assert "styletransfer compare c.png s.png -o out" in markdown.split("## Cross-loss matrix")[0]
+    assert "not representative" in markdown
+    rows = table_rows(markdown, "## Cross-loss matrix")
+    assert rows[0][1:] == ["`gram`", "`bn-stats`"]
+    assert [r[0] for r in rows[2:]] == ["`gram`", "`bn-stats`"]
+    assert rows[2][1] == "**0.312**" and rows[3][2] == "**0.5**" and rows[3][1] == "1.75"
+    raw_rows = table_rows(markdown, "### Raw values")
+    assert [r[0] for r in raw_rows[2:]] == ["`content`", "`gram`", "`bn-stats`"]
+    run_rows = table_rows(markdown, "## Runs")
+    assert [r[0] for r in run_rows[2:]] == ["`gram`", "`bn-stats`"] and run_rows[2][4] == "3.0 MiB"
+    assert "`l1`" in markdown.split("## Gram ≡ poly-MMD identity")[1]
+
+
+def test_real_weights_carry_no_random_note():
+    report = tiny_report(source="imagenet")
+    assert report["encoder"]["random"] is False and report["notes"] == []
+    assert "not representative" not in render_markdown(report)
+
+
+def test_grid_cells_fit_the_widest_tile_and_draw_labels():
+    tiles = [(["content"], Image.new("RGB", (20, 10), (0, 0, 255))),
+             (["gram", "1.0 s"], Image.new("RGB", (30, 16), (255, 0, 0))),
+             (["x"], Image.new("RGB", (8, 8), (0, 255, 0)))]
+    grid = build_grid(tiles, columns=2)
+    padding = 6
+    cell_w = (grid.width - 3 * padding) // 2
+    assert cell_w >= 30 and grid.width == 2 * cell_w + 3 * padding
+    pixels = grid.load()
+    assert pixels[padding + cell_w // 2, padding + 8] == (0, 0, 255)  # first tile: centred, on its label
+    label_band = grid.crop((padding, padding + 16, padding + cell_w, padding + 30)).convert("L")
+    assert label_band.getextrema()[0] < 128  # text was drawn under the image
+
+
+# --- the Gram ≡ poly-MMD identity ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("max_positions", [4, 1024])
+def test_identity_ratio_is_one_on_random_features(max_positions):
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(1, 16, 5, 7, generator=g) + 0.3  # different sizes on purpose
+    y = torch.randn(1, 16, 6, 4, generator=g).relu()
+    ratios = identity_ratios(x, y, max_positions=max_positions, generator=g)
+    assert ratios["channels"] == 16 and ratios["positions"] == min(24, max_positions)
+    assert ratios["ratio_library"] == pytest.approx(1.0, abs=1e-5)
+    assert ratios["ratio_kernel"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_identity_summary_over_layers():
+    g = torch.Generator().manual_seed(4)
+    content = {"a": torch.randn(1, 8, 4, 4, generator=g), "b": torch.randn(1, 3, 6, 2, generator=g)}
+    style = {"a": torch.randn(1, 8, 3, 5, generator=g), "b": torch.randn(1, 3, 2, 2, generator=g)}
+    summary = gram_poly_identity(content, style, max_positions=6)
+    assert list(summary["layers"]) == ["a", "b"] and summary["layers"]["b"]["positions"] == 4
+    assert summary["spread_kernel"] < 1e-5 and summary["max_deviation_kernel"] < 1e-5
+    assert summary["max_deviation_library"] < 1e-5
+
+
+# --- measurement against the stylizer --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_meter_measures_what_the_stylizer_optimises(encoder, name):
+    """The normalised matrix entry of an image equals the stylizer's own style term for that loss."""
+    g = torch.Generator().manual_seed(0)
+    content, style = torch.rand(1, 3, 32, 48, generator=g), torch.rand(1, 3, 40, 40, generator=g)
+    image = (content + 0.2 * torch.rand(content.shape, generator=g)).clamp(0, 1)
+    config = StylizeConfig(losses=((name, 1.0),), tv_weight=0.0, layer_weights=(0.5, 0.3, 0.2), seed=7,
+                           **{k: v for k, v in SMALL.items()}).validate()
+    meter = StyleMeter(encoder, content, style, config, LOSSES)
+    matrix = cross_loss_matrix({"x": meter.style_distances(image)}, meter.style_distances(content),
+                               layer_weight_map(config))
+    objective = Objective(encoder, content, [style], config, torch.Generator().manual_seed(config.seed))
+    _, record = objective(image)
+    assert matrix["normalized"]["x"][name] == pytest.approx(record["style"], rel=1e-4)
+    assert meter.content_loss(image) == pytest.approx(record["content"], rel=1e-4)
+
+
+def test_adain_output_has_the_content_size(encoder):
+    torch.manual_seed(0)
+    model = AdaINModel(encoder, Decoder("none")).eval()
+    g = torch.Generator().manual_seed(1)
+    style = torch.rand(1, 3, 32, 32, generator=g)
+    odd = torch.rand(1, 3, 30, 44, generator=g)  # neither side a multiple of 8
+    out = adain_stylize(model, odd, style)
+    assert out.shape == odd.shape and 0 <= out.min() and out.max() <= 1
+    even = odd[..., :24, :40]
+    with torch.no_grad():
+        direct = model(even, *model.style_statistics(style)).clamp(0, 1)
+    torch.testing.assert_close(adain_stylize(model, even, style), direct)
+
+
+# --- method selection and the command line ---------------------------------------------------
+
+
+def test_select_methods():
+    assert select_methods() == tuple(LOSSES)
+    assert select_methods(decoder=True) == (*LOSSES, ADAIN_METHOD)
+    assert select_methods(only=("bn-stats", "gram")) == ("gram", "bn-stats")  # registry order
+    assert select_methods(skip=("mmd-rbf",), decoder=True) == (*[l for l in LOSSES if l != "mmd-rbf"], ADAIN_METHOD)
+    with pytest.raises(UsageError, match="did you mean 'gram'"):
+        select_methods(only=("gramm",))
+    with pytest.raises(UsageError, match="--decoder"):
+        select_methods(only=("adain",))
+    with pytest.raises(UsageError, match="no method"):
+        select_methods(only=("gram",), skip=("gram",))
+
+
+def run_cli(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_existing_results_are_never_overwritten(tmp_path, image_pair):
+    content, style = image_pair
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "gram.png").write_bytes(b"keep me")
+    result = run_cli("compare", content, style, "-o", out, "--weights", "random", "--size", 32, "--steps", 1,
+                     "--no-progress")
+    assert result.exit_code == 2 and "--overwrite" in result.output and "Traceback" not in result.output
+    assert (out / "gram.png").read_bytes() == b"keep me" and not (out / "report.json").exists()
+    result = run_cli("compare", content, style, "-o", content, "--weights", "random", "--no-progress")
+    assert result.exit_code == 2 and "is a file" in result.output
+
+
+@pytest.mark.parametrize("flags,needle", [
+    (["--only", "gram,bnstats"], "did you mean 'bn-stats'"),
+    (["--only", "adain"], "--decoder"),
+    (["--skip", "gram,mmd-linear,mmd-poly", "--skip", "mmd-rbf,bn-stats"], "no method"),
+])
+def test_bad_method_flags_are_usage_errors(tmp_path, image_pair, flags, needle):
+    content, style = image_pair
+    result = run_cli("compare", content, style, "-o", tmp_path / "out", "--weights", "random", *flags)
+    assert result.exit_code == 2 and needle in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_end_to_end_every_formulation_reduces_its_own_loss(tmp_path):
+    """The acceptance criterion at 48 px: complete matrix, grid, both reports, diagonal < 1."""
+    content = write_image(tmp_path / "content.png", 100, 62, seed=1)  # 48x30 at --size 48: not a multiple of 8
+    style = write_image(tmp_path / "style.png", 80, 80, seed=2)
+    decoder = save_decoder(Decoder("none"), tmp_path / "decoder.safetensors", {"encoder": {"source": "random:0"}})
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "styletransfer", "compare", str(content), str(style), "-o", str(out),
+               "--weights", "random", "--size", "48", "--steps", "8", "--decoder", str(decoder), "--no-progress",
+               "--style-layers", "relu1_1,relu2_1,relu3_1", "--content-layers", "relu3_2"]
+    # One thread: a 48 px run gains nothing from more, and on a loaded machine idle threads spin.
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "not representative" in done.stderr
+
+    report = json.loads((out / "report.json").read_text())
+    methods = [*LOSSES, ADAIN_METHOD]
+    assert report["methods"] == methods
+    matrix = report["matrix"]
+    assert matrix["methods"] == methods and matrix["losses"] == LOSSES
+    for method in methods:
+        assert list(matrix["normalized"][method]) == LOSSES
+        assert all(math.isfinite(v) and v >= 0 for v in matrix["normalized"][method].values())
+        assert Image.open(out / f"{method}.png").size == (48, 30)
+        run = report["runs"][method]
+        assert run["seconds"] > 0 and run["memory"]["measure"] in MEASURES
+        assert run["steps"] == (None if method == ADAIN_METHOD else 8)
+        # with c = 0 the normalised Gram and poly-MMD columns agree: the identity, seen in the data
+        assert matrix["normalized"][method]["gram"] == pytest.approx(matrix["normalized"][method]["mmd-poly"], rel=1e-4)
+    for loss in LOSSES:  # each formulation's own loss on its own output is below the content image's
+        assert matrix["normalized"][loss][loss] < 1, loss
+        assert matrix["raw"][loss][loss] < matrix["raw"][REFERENCE_ROW][loss]
+    assert report["diagonal_below_one"] is True
+    identity = report["identity"]
+    assert list(identity["layers"]) == list(report["config"]["stylize"]["style_layers"])
+    assert identity["max_deviation_kernel"] < 1e-5 and identity["max_deviation_library"] < 1e-5
+    assert report["encoder"]["random"] is True and report["decoder"]["norm"] == "none"
+
+    markdown = (out / "report.md").read_text()
+    command_line = markdown.splitlines()[3]  # inside the header's code block
+    assert command_line.startswith("python -m styletransfer compare") and "--decoder" in command_line
+    assert "not representative" in markdown
+    rows = table_rows(markdown, "## Cross-loss matrix")
+    assert [r[0] for r in rows[2:]] == [f"`{m}`" for m in methods]
+    grid = Image.open(out / "grid.png")
+    assert grid.format == "PNG" and grid.width >= 4 * 48 and grid.height >= 2 * 30  # 8 tiles, 4 per row
+
+
+def test_cpu_peak_memory_sees_a_large_temporary(monkeypatch):
+    import time
+
+    from styletransfer import memory
+
+    size = 64 * 2**20  # bytes; above glibc's largest mmap threshold, so freshly mapped pages
+    with memory.PeakMemory("cpu") as meter:
+        block = torch.ones(size // 4)
+        time.sleep(10 * memory.SAMPLE_INTERVAL_S)  # let the sampler see it
+        del block
+    assert meter.usage.measure == "cpu-rss-sampled" and meter.usage.peak_bytes >= size // 2
+    monkeypatch.setattr(memory, "STATM", Path("/nonexistent/statm"))  # a platform without /proc
+    with memory.PeakMemory("cpu") as meter:
+        pass
+    assert meter.usage.measure in ("cpu-maxrss", "unavailable") and meter.usage.measure in MEASURES
