@@ -34,9 +34,11 @@ def main() -> None:
 def _register() -> None:
     from .info import losses_command
     from .stylize import stylize_command
+    from .train import train_command
 
     main.add_command(stylize_command)
     main.add_command(losses_command)
+    main.add_command(train_command)
 
 
 _register()
