@@ -35,12 +35,14 @@ def _register() -> None:
     from .compare import compare_command
     from .info import losses_command
     from .stylize import stylize_command
+    from .train import train_command
     from .weights import weights_group
 
     main.add_command(stylize_command)
     main.add_command(losses_command)
-    main.add_command(weights_group)
+    main.add_command(train_command)
     main.add_command(compare_command)
+    main.add_command(weights_group)
 
 
 _register()

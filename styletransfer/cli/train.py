@@ -1,0 +1,100 @@
+"""``styletransfer train``: train an AdaIN decoder (pytorch-AdaIN's recipe), resumable and crash-safe."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import click
+from click.core import ParameterSource
+
+from .. import train as T
+from ..errors import UsageError
+from ..norms import NORMS
+
+POSITIVE = click.IntRange(min=1)
+NON_NEGATIVE = click.IntRange(min=0)
+WEIGHT = click.FloatRange(min=0)
+# Flags that only locate the run; everything else in TrainConfig may come from a checkpoint.
+REQUIRED_FOR_NEW_RUN = ("content_dir", "style_dir", "out")
+
+
+def _report(message: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(message, file=sys.stderr)
+
+
+@click.command("train")
+@click.option("--content-dir", type=click.Path(), help="Folder of content images (searched recursively).")
+@click.option("--style-dir", type=click.Path(), help="Folder of style images (searched recursively).")
+@click.option("--out", type=click.Path(dir_okay=False), help="The trained decoder, weights/NAME.safetensors.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=T.DEFAULT_LR, show_default=True,
+              help="Adam learning rate at iteration 0.")
+@click.option("--lr-decay", type=WEIGHT, default=T.DEFAULT_LR_DECAY, show_default=True,
+              help="lr_i = lr / (1 + lr_decay·i).")
+@click.option("--batch-size", type=POSITIVE, default=T.DEFAULT_BATCH_SIZE, show_default=True,
+              help="Images per step, over all processes together.")
+@click.option("--image-size", type=click.IntRange(min=T.MIN_CROP), default=T.DEFAULT_IMAGE_SIZE, show_default=True,
+              help="Each image is first resized to SIZE x SIZE.")
+@click.option("--crop-size", type=click.IntRange(min=T.MIN_CROP), default=T.DEFAULT_CROP_SIZE, show_default=True,
+              help="Then randomly cropped to SIZE x SIZE (a multiple of 8).")
+@click.option("--content-weight", type=WEIGHT, default=T.DEFAULT_CONTENT_WEIGHT, show_default=True)
+@click.option("--style-weight", type=WEIGHT, default=T.DEFAULT_STYLE_WEIGHT, show_default=True)
+@click.option("--max-iter", type=POSITIVE, default=T.DEFAULT_MAX_ITER, show_default=True,
+              help="Total iterations of the run (a resumed run counts on).")
+@click.option("--save-every", type=POSITIVE, default=T.DEFAULT_SAVE_EVERY, show_default=True,
+              help="Checkpoint interval in iterations.")
+@click.option("--keep", type=POSITIVE, default=T.DEFAULT_KEEP, show_default=True, help="Newest checkpoints kept.")
+@click.option("--log-every", type=POSITIVE, default=T.DEFAULT_LOG_EVERY, show_default=True,
+              help="Write a line to the JSONL log every N iterations.")
+@click.option("--preview-every", type=NON_NEGATIVE, default=T.DEFAULT_PREVIEW_EVERY, show_default=True,
+              help="Write a content|style|output preview grid every N iterations (0: never).")
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None,
+              help="Checkpoints, log.jsonl and previews/ (default: <out without suffix>.ckpt beside --out).")
+@click.option("--resume", type=click.Path(), default=None,
+              help="Continue a run: its checkpoint folder (newest intact checkpoint) or a state_*.pt file.")
+@click.option("--seed", type=NON_NEGATIVE, default=0, show_default=True,
+              help="Decoder initialisation, data order and crops.")
+@click.option("--weights", default="imagenet", show_default=True,
+              help="Encoder weights: imagenet, random[:SEED] (tests only), or a .pth/.safetensors file.")
+@click.option("--norm", type=click.Choice(NORMS.names()), default="none", show_default=True,
+              help="Normalization after each inner decoder conv (none = pytorch-AdaIN's decoder).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--workers", type=NON_NEGATIVE, default=T.DEFAULT_WORKERS, show_default=True,
+              help="Data loader processes per training process (0: load in the training process).")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="tqdm bar with content/style loss and images/s.")
+@click.pass_context
+def train_command(ctx: click.Context, resume, progress, **options) -> None:
+    """Train an AdaIN decoder on a folder of content and a folder of style images.
+
+    SIGINT/SIGTERM save a checkpoint and exit with 130/143; --resume continues from it.
+    """
+    given = {name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+    if resume is not None:
+        if "checkpoint_dir" in given:
+            raise UsageError("--checkpoint-dir cannot be combined with --resume: a resumed run keeps writing "
+                             "to the folder of its checkpoint")
+        stored = T.load_run_config(resume)
+        config = dataclasses.replace(stored, checkpoint_dir=None, **{name: options[name] for name in given})
+    else:
+        missing = [f"--{name.replace('_', '-')}" for name in REQUIRED_FOR_NEW_RUN if not options[name]]
+        if missing:
+            raise UsageError(f"missing {', '.join(missing)}: a new run needs --content-dir, --style-dir and "
+                             "--out (or continue a run with --resume CHECKPOINT)")
+        config = T.TrainConfig(**options)
+    result = T.train(config, resume=resume, progress=progress, report=_report)
+    if result.rank != 0:
+        ctx.exit(result.exit_code)
+    if result.interrupted:
+        click.echo(f"interrupted by {result.interrupted} at iteration {result.iteration}: checkpoint "
+                   f"{result.checkpoint}; continue with --resume {result.checkpoint.parent if result.checkpoint else ''}",
+                   err=True)
+        ctx.exit(result.exit_code)
+    last = result.history[-1] if result.history else None
+    losses = f", content {last['content']:.4g}, style {last['style']:.4g}" if last else ""
+    skipped = f", {len(result.skipped_files)} unreadable images skipped" if result.skipped_files else ""
+    wrote = f"wrote {result.out}" if result.out else "finished"
+    click.echo(f"{wrote} after {result.iteration} iterations{losses}{skipped}; "
+               f"checkpoints in {result.checkpoint.parent if result.checkpoint else '-'}")

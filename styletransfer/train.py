@@ -1,0 +1,614 @@
+"""AdaIN decoder training as pytorch-AdaIN's train.py does it, made resumable and crash-safe.
+
+    t = AdaIN(relu4_1(c), μ(relu4_1(s)), σ(relu4_1(s)))          g = decoder(t)
+    content = MSE(relu4_1(g), t)
+    style   = Σ_{l = relu1_1 … relu4_1} MSE(μ(g_l), μ(s_l)) + MSE(σ(g_l), σ(s_l))
+    total   = content_weight · content + style_weight · style
+
+μ and σ as pytorch-AdaIN computes them (unbiased variance + 1e-5). Adam updates the decoder only
+(the encoder is frozen) with lr_i = lr / (1 + lr_decay · i) at step i = 0, 1, …; the defaults
+are pytorch-AdaIN's. Iteration k (1-based) is the k-th step; its logged losses are those of the
+batch it trained on, computed before its update, and a checkpoint at k holds the decoder after it.
+
+A run resumed from a checkpoint repeats the uninterrupted run step for step (exactly, on the
+CPU): the checkpoint holds the decoder, Adam's state and the data position, and the data of each
+step is a pure function of the seed and the step (see ``data``). With WORLD_SIZE > 1 (torchrun)
+the decoder is wrapped in DistributedDataParallel and each process trains on its slice of every
+batch; process 0 alone writes checkpoints, the log and previews.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import itertools
+import math
+import signal
+import threading
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .adain import ADAIN_LAYER, ADAIN_STYLE_LAYERS, Decoder, adain, mean_std, save_decoder
+from .checkpoint import (LOG_NAME, PREVIEW_FOLDER, Checkpoint, append_log, list_checkpoints, load_checkpoint,
+                         prune_checkpoints, resolve_checkpoint, save_checkpoint, truncate_log)
+from .data import (CONTENT_STREAM, STYLE_STREAM, ImageFolder, InfiniteSampler, PairDataset, PairSampler,
+                   derive_seed, make_loader)
+from .devices import resolve_device
+from .distributed import Distributed
+from .encoder import VGGEncoder
+from .errors import TrainingError, UsageError
+from .norms import NORMS
+
+DEFAULT_LR = 1e-4
+DEFAULT_LR_DECAY = 5e-5
+DEFAULT_BATCH_SIZE = 8
+DEFAULT_IMAGE_SIZE = 512
+DEFAULT_CROP_SIZE = 256
+DEFAULT_CONTENT_WEIGHT = 1.0
+DEFAULT_STYLE_WEIGHT = 10.0
+DEFAULT_MAX_ITER = 160_000
+DEFAULT_SAVE_EVERY = 10_000
+DEFAULT_KEEP = 3
+DEFAULT_LOG_EVERY = 10
+DEFAULT_PREVIEW_EVERY = 1_000
+DEFAULT_WORKERS = 4
+DECODER_SUFFIX = ".safetensors"
+CHECKPOINT_SUFFIX = ".ckpt"  # default checkpoint folder: <out without suffix>.ckpt beside --out
+CROP_MULTIPLE = 8  # relu4_1 is 1/8 of the input; the decoder upsamples it 8 times
+MIN_CROP = 16
+FINAL_LOSS_WINDOW = 100  # the decoder file's final losses: mean over the last 100 iterations
+PREVIEW_COLUMNS = 4
+PREVIEW_PADDING = 2
+RATE_SMOOTHING = 0.9  # exponential smoothing of the images/s shown on the progress bar
+LOSS_NAMES = ("content", "style", "total")
+# Settings that define what a run computes; a resumed run must keep them. The encoder is checked
+# by its sha256 (or source), the data folders by the fingerprint of their file lists.
+RUN_FIELDS = ("norm", "lr", "lr_decay", "batch_size", "image_size", "crop_size", "content_weight",
+              "style_weight", "seed")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run; stored whole in checkpoints and in the decoder's metadata."""
+
+    content_dir: str = ""
+    style_dir: str = ""
+    out: str | None = None  # the final decoder (.safetensors); None: write no final file
+    checkpoint_dir: str | None = None  # default: <out>.ckpt beside out; None without out: no checkpoints
+    weights: str = "imagenet"  # encoder: imagenet, random[:SEED], or a file
+    norm: str = "none"  # normalization inside the decoder (norms.NORMS)
+    lr: float = DEFAULT_LR
+    lr_decay: float = DEFAULT_LR_DECAY
+    batch_size: int = DEFAULT_BATCH_SIZE  # images per step, over all processes together
+    image_size: int = DEFAULT_IMAGE_SIZE  # every image is resized to image_size², then cropped
+    crop_size: int = DEFAULT_CROP_SIZE
+    content_weight: float = DEFAULT_CONTENT_WEIGHT
+    style_weight: float = DEFAULT_STYLE_WEIGHT
+    seed: int = 0
+    max_iter: int = DEFAULT_MAX_ITER  # total iterations of the run (a resumed run counts on)
+    save_every: int = DEFAULT_SAVE_EVERY
+    keep: int = DEFAULT_KEEP  # newest checkpoints kept
+    log_every: int = DEFAULT_LOG_EVERY
+    preview_every: int = DEFAULT_PREVIEW_EVERY  # 0: no previews
+    device: str = "auto"
+    workers: int = DEFAULT_WORKERS  # data loader processes (0: load in the training process)
+
+    def validate(self) -> "TrainConfig":
+        NORMS.get(self.norm)
+        for name in ("batch_size", "max_iter", "save_every", "keep", "log_every"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{_flag(name)} must be ≥ 1, got {getattr(self, name)}")
+        for name in ("preview_every", "workers", "seed"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"--{_flag(name)} must be ≥ 0, got {getattr(self, name)}")
+        for name in ("lr", "lr_decay", "content_weight", "style_weight"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
+                raise UsageError(f"--{_flag(name)} must be a finite number {'>' if name == 'lr' else '≥'} 0, got {value}")
+        if self.crop_size < MIN_CROP or self.crop_size % CROP_MULTIPLE:
+            raise UsageError(f"--crop-size must be a multiple of {CROP_MULTIPLE} and ≥ {MIN_CROP}, got {self.crop_size} "
+                             "(the decoder output is 8 times relu4_1's size)")
+        if self.image_size < self.crop_size:
+            raise UsageError(f"--image-size {self.image_size} is smaller than --crop-size {self.crop_size}")
+        if self.out is not None and Path(self.out).suffix != DECODER_SUFFIX:
+            raise UsageError(f"--out {self.out!r}: the decoder is written as safetensors; name it *{DECODER_SUFFIX}")
+        return self
+
+    def checkpoint_folder(self) -> Path | None:
+        if self.checkpoint_dir:
+            return Path(self.checkpoint_dir).expanduser()
+        if self.out:
+            out = Path(self.out).expanduser()
+            return out.with_name(out.stem + CHECKPOINT_SUFFIX)
+        return None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def learning_rate(lr: float, decay: float, step: int) -> float:
+    """pytorch-AdaIN's inverse decay: the rate used for step ``step`` (0-based)."""
+    return lr / (1.0 + decay * step)
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses
+
+
+@dataclass
+class AdaINLosses:
+    content: Tensor  # () MSE(relu4_1(g), t)
+    style: Tensor  # () Σ_l MSE(μ) + MSE(σ)
+    output: Tensor  # (N, 3, H, W) the decoder output g
+
+
+def statistics_loss(features: Tensor, target: Tensor) -> Tensor:
+    """MSE(μ(x), μ(y)) + MSE(σ(x), σ(y)) with pytorch-AdaIN's μ, σ."""
+    mean, std = mean_std(features)  # (N, C, 1, 1) each
+    target_mean, target_std = mean_std(target)
+    return F.mse_loss(mean, target_mean) + F.mse_loss(std, target_std)
+
+
+def adain_losses(encoder: VGGEncoder, decoder: nn.Module, content: Tensor, style: Tensor) -> AdaINLosses:
+    """The AdaIN training losses of a batch of (content, style) pairs, each (N, 3, H, W)."""
+    with torch.no_grad():
+        style_features = encoder(style, ADAIN_STYLE_LAYERS)
+        content_features = encoder(content, (ADAIN_LAYER,))[ADAIN_LAYER]  # (N, 512, H/8, W/8)
+        target = adain(content_features, *mean_std(style_features[ADAIN_LAYER]))  # (N, 512, H/8, W/8)
+    output = decoder(target)  # (N, 3, H, W)
+    output_features = encoder(output, ADAIN_STYLE_LAYERS)
+    content_loss = F.mse_loss(output_features[ADAIN_LAYER], target)
+    style_loss = sum(statistics_loss(output_features[layer], style_features[layer]) for layer in ADAIN_STYLE_LAYERS)
+    return AdaINLosses(content_loss, style_loss, output)
+
+
+def evaluate_decoder(decoder: nn.Module, encoder: VGGEncoder, contents: Sequence[Tensor | str],
+                     styles: Sequence[Tensor | str], *, size: int = DEFAULT_CROP_SIZE,
+                     content_weight: float = DEFAULT_CONTENT_WEIGHT, style_weight: float = DEFAULT_STYLE_WEIGHT,
+                     batch_size: int = DEFAULT_BATCH_SIZE, device: str | torch.device = "cpu") -> dict:
+    """Held-out losses: the mean over every (content, style) pair, images resized to size².
+
+    Images are (3, H, W) tensors in [0, 1] or paths. The decoder runs in evaluation mode (batch
+    norm uses its running statistics) and is returned to the mode it was in.
+    """
+    from .imageio import load_image, resize_to
+
+    if not contents or not styles:
+        raise UsageError("evaluate_decoder needs at least one content and one style image")
+
+    def prepare(images: Sequence[Tensor | str]) -> Tensor:
+        loaded = [load_image(i) if not isinstance(i, Tensor) else i for i in images]
+        return torch.stack([resize_to(image, size, size) for image in loaded])  # (n, 3, size, size)
+
+    device = resolve_device(device)
+    content_batch, style_batch = prepare(contents).to(device), prepare(styles).to(device)
+    pairs = list(itertools.product(range(len(content_batch)), range(len(style_batch))))
+    encoder, was_training = encoder.to(device), decoder.training
+    decoder.to(device).eval()
+    sums = {"content": 0.0, "style": 0.0}
+    try:
+        with torch.no_grad():
+            for first in range(0, len(pairs), batch_size):
+                chunk = pairs[first:first + batch_size]
+                content = content_batch[[c for c, _ in chunk]]  # (b, 3, size, size)
+                style = style_batch[[s for _, s in chunk]]  # (b, 3, size, size)
+                losses = adain_losses(encoder, decoder, content, style)
+                # The style loss is a sum of per-pair means, the content loss a mean: both scale with b.
+                sums["content"] += float(losses.content) * len(chunk)
+                sums["style"] += float(losses.style) * len(chunk)
+    finally:
+        decoder.train(was_training)
+    content_loss, style_loss = sums["content"] / len(pairs), sums["style"] / len(pairs)
+    return {"content": content_loss, "style": style_loss,
+            "total": content_weight * content_loss + style_weight * style_loss, "pairs": len(pairs)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+@dataclass
+class TrainResult:
+    decoder: Decoder  # this process's decoder after the last step, on the training device
+    history: list[dict]  # one record per step run by this call: iteration, content, style, total, lr
+    start_iteration: int  # 0, or the iteration of the checkpoint resumed from
+    iteration: int  # iterations done when the call returned
+    config: TrainConfig
+    checkpoint: Path | None = None  # the newest checkpoint's state file
+    out: Path | None = None  # the final decoder file, when the run finished
+    interrupted: str | None = None  # "SIGINT" / "SIGTERM" when a signal stopped the run
+    skipped_files: list[str] = field(default_factory=list)  # unreadable data files met
+    rank: int = 0
+    world_size: int = 1
+    seconds: float = 0.0  # training time of the whole run, resumed parts included
+
+    @property
+    def exit_code(self) -> int:
+        """0 when finished; 128 + signal number when stopped by a signal (130 SIGINT, 143 SIGTERM)."""
+        return 128 + int(getattr(signal, self.interrupted)) if self.interrupted else 0
+
+
+class Throughput:
+    """Images per second: smoothed for the progress bar, and averaged since the last log line."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size, self.rate = batch_size, 0.0
+        self._images, self._seconds = 0, 0.0
+
+    def add(self, seconds: float) -> None:
+        current = self.batch_size / max(seconds, 1e-9)
+        self.rate = current if not self.rate else RATE_SMOOTHING * self.rate + (1 - RATE_SMOOTHING) * current
+        self._images += self.batch_size
+        self._seconds += seconds
+
+    def window_rate(self) -> float:
+        """The mean rate since the previous call, and start a new window."""
+        rate = self._images / max(self._seconds, 1e-9)
+        self._images, self._seconds = 0, 0.0
+        return rate
+
+
+class StopSignals:
+    """Turns SIGINT/SIGTERM into a request to stop after the current step (main thread only).
+
+    Further signals are ignored until the run has written its checkpoint; SIGKILL still works.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.received is None:
+            self.received = signum
+
+    def __enter__(self) -> "StopSignals":
+        if self.enabled:
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def load_run_config(checkpoint: str | Path) -> TrainConfig:
+    """The configuration stored in a checkpoint (file or folder), e.g. to resume it with changes."""
+    _, state = resolve_checkpoint(checkpoint)
+    return TrainConfig.from_dict(state["config"])
+
+
+def _build_decoder(norm: str, seed: int) -> Decoder:
+    """A freshly initialised decoder, the same for a seed, leaving the global RNG untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "decoder"))
+        return Decoder(norm)
+
+
+def _same_encoder(saved: dict, current: dict) -> bool:
+    if saved.get("sha256") or current.get("sha256"):
+        return saved.get("sha256") == current.get("sha256")
+    return saved.get("source") == current.get("source")
+
+
+class Trainer:
+    """One training run: set up by the constructor (all checks before any work), run by ``run()``."""
+
+    def __init__(self, config: TrainConfig, *, encoder: VGGEncoder | None = None, resume: str | Path | None = None,
+                 distributed: Distributed, device: torch.device, report: Callable[[str], None] | None = None) -> None:
+        self.dist, self.device = distributed, device
+        self._report = report if distributed.is_main else None
+        resumed = resolve_checkpoint(resume) if resume is not None else None
+        if resumed is not None:
+            config = self._merge_resumed(config, *resumed)
+        self.config = config
+        self.folder = config.checkpoint_folder()
+        self._check_outputs(resuming=resumed is not None)
+        self._scan_data()
+        self._build_models(encoder, resumed)
+        self.sampler = PairSampler(
+            InfiniteSampler(len(self.content), config.seed, CONTENT_STREAM),
+            InfiniteSampler(len(self.style), config.seed, STYLE_STREAM),
+            batch_size=config.batch_size, rank=distributed.rank, world_size=distributed.world_size,
+            start_iteration=self.start_iteration,
+        )
+        self.dataset = PairDataset(self.content, self.style, image_size=config.image_size, crop_size=config.crop_size)
+        self.log_path = self.folder / LOG_NAME if self.folder is not None else None
+        if self.dist.is_main and self.log_path is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            dropped = truncate_log(self.log_path, self.start_iteration)
+            if dropped:
+                self.say(f"log: dropped {dropped} lines logged after iteration {self.start_iteration} by the interrupted run")
+
+    # -- setup --------------------------------------------------------------------------------
+
+    def say(self, message: str) -> None:
+        if self._report is not None:
+            self._report(message)
+
+    def _merge_resumed(self, config: TrainConfig, checkpoint: Checkpoint, state: dict) -> TrainConfig:
+        saved = TrainConfig.from_dict(state["config"])
+        differing = [f"--{_flag(name)} {getattr(config, name)} (checkpoint: {getattr(saved, name)})"
+                     for name in RUN_FIELDS if getattr(config, name) != getattr(saved, name)]
+        if differing:
+            raise UsageError(f"a resumed run keeps its settings; these differ from the checkpoint's: "
+                             f"{', '.join(differing)}: drop those flags, or start a new run with another --out")
+        if config.max_iter < checkpoint.iteration:
+            raise UsageError(f"--max-iter {config.max_iter} is below the checkpoint's iteration {checkpoint.iteration}: "
+                             "give a larger --max-iter to continue the run")
+        self.say(f"resuming from {checkpoint.state_path} (iteration {checkpoint.iteration} of {config.max_iter})")
+        return dataclasses.replace(config, checkpoint_dir=str(checkpoint.folder),
+                                   content_dir=config.content_dir or saved.content_dir,
+                                   style_dir=config.style_dir or saved.style_dir)
+
+    def _check_outputs(self, resuming: bool) -> None:
+        config = self.config
+        if config.batch_size % self.dist.world_size:
+            raise UsageError(f"--batch-size {config.batch_size} must be a multiple of the number of processes "
+                             f"({self.dist.world_size}): each process trains on an equal slice of every batch")
+        if config.out is not None:
+            out = Path(config.out).expanduser()
+            if out.is_dir():
+                raise UsageError(f"--out {config.out!r} is a folder; give a file name such as weights/NAME.safetensors")
+            if out.exists() and not resuming:
+                raise UsageError(f"--out {config.out!r} already exists: choose another name (or continue the run "
+                                 "that wrote it with --resume)")
+        if self.folder is not None and not resuming and list_checkpoints(self.folder):
+            raise UsageError(f"checkpoint folder {str(self.folder)!r} holds checkpoints of an earlier run: continue "
+                             f"it with --resume {self.folder}, or choose another --out/--checkpoint-dir")
+
+    def _scan_data(self) -> None:
+        self.content = ImageFolder.scan(self.config.content_dir, "content")
+        self.style = ImageFolder.scan(self.config.style_dir, "style")
+        for label, folder in (("content", self.content), ("style", self.style)):
+            names = ", ".join(repr(p.name) for p in folder.unreadable[:3]) + (", ..." if len(folder.unreadable) > 3 else "")
+            self.say(f"{label}: {len(folder)} images below {str(folder.root)!r}"
+                     + (f"; skipped {len(folder.unreadable)} unreadable: {names}" if folder.unreadable else ""))
+        # Unreadable files met so far (insertion-ordered): the scan's, then those failing to decode.
+        self.skipped: dict[str, None] = dict.fromkeys(str(p) for p in (*self.content.unreadable, *self.style.unreadable))
+
+    def _build_models(self, encoder: VGGEncoder | None, resumed: tuple[Checkpoint, dict] | None) -> None:
+        """Encoder, decoder (new or from the checkpoint), DDP wrapper and Adam (restored when resuming)."""
+        from .api import encoder_info
+        from .weights import load_encoder
+
+        if encoder is None:
+            encoder = load_encoder(self.config.weights)
+        else:
+            self.config = dataclasses.replace(self.config, weights=encoder.spec.source)
+        self.encoder = encoder.to(self.device).eval()
+        self.encoder_info = encoder_info(encoder)
+        self.start_iteration, self.seconds, self.last_saved = 0, 0.0, None
+        self.recent: collections.deque = collections.deque(maxlen=FINAL_LOSS_WINDOW)
+        if resumed is None:
+            self.decoder = _build_decoder(self.config.norm, self.config.seed)
+        else:
+            self.decoder, state = load_checkpoint(resumed[0])
+            self._check_resumed_data(state)
+        self.decoder.to(self.device).train()
+        self.model: nn.Module = self.decoder
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = nn.parallel.DistributedDataParallel(self.decoder, device_ids=ids)
+        self.optimizer = torch.optim.Adam(self.decoder.parameters(), lr=self.config.lr)
+        if resumed is not None:
+            self._restore(state)
+
+    def _check_resumed_data(self, state: dict) -> None:
+        if not _same_encoder(state.get("encoder", {}), self.encoder_info):
+            raise TrainingError(f"the checkpoint was trained with encoder {state.get('encoder', {}).get('source')!r}, "
+                                f"not {self.encoder_info['source']!r}: resume with the same --weights")
+        for label, folder in (("content", self.content), ("style", self.style)):
+            saved = state.get("data", {}).get(label, {})
+            if saved.get("fingerprint") != folder.fingerprint():
+                warnings.warn(f"the {label} folder's file list changed since the checkpoint ({saved.get('images')} → "
+                              f"{len(folder)} images): the data order differs from the uninterrupted run",
+                              stacklevel=3)
+
+    def _restore(self, state: dict) -> None:
+        self.start_iteration = self.last_saved = int(state["iteration"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        rng = state.get("rng", {})
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+        if self.device.type == "cuda" and len(rng.get("cuda", [])) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        recent = state.get("recent", {})
+        self.recent.extend(zip(recent.get("content", []), recent.get("style", [])))
+        self.seconds = float(state.get("seconds", 0.0))
+
+    # -- one step -------------------------------------------------------------------------------
+
+    def step(self, step: int, content: Tensor, style: Tensor, stop_requested: bool) -> tuple[dict, Tensor, bool]:
+        """Train on one batch; returns its record, the decoder output and whether to stop."""
+        config = self.config
+        lr = learning_rate(config.lr, config.lr_decay, step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        losses = adain_losses(self.encoder, self.model, content, style)
+        total = config.content_weight * losses.content + config.style_weight * losses.style
+        stats = torch.stack([losses.content.detach(), losses.style.detach(), total.detach()]).double()  # (3,)
+        flag = torch.tensor([float(stop_requested)], dtype=torch.float64, device=stats.device)  # (1,)
+        reduced = self.dist.sum_(torch.cat([stats, flag]))  # (4,) summed over processes
+        values = (reduced[:3] / self.dist.world_size).tolist()
+        self._check_finite(step + 1, values)
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        record = {"iteration": step + 1, **dict(zip(LOSS_NAMES, values)), "lr": lr}
+        return record, losses.output.detach(), float(reduced[3]) > 0
+
+    def _check_finite(self, iteration: int, values: list[float]) -> None:
+        for name, value in zip(LOSS_NAMES, values):
+            if not math.isfinite(value):
+                if self.last_saved is not None and self.folder is not None:
+                    kept = f"the last good checkpoint is {Checkpoint(self.folder, self.last_saved).state_path}"
+                else:
+                    kept = "no checkpoint was written before it"
+                raise TrainingError(f"{name} loss is {value} at iteration {iteration}: training stopped; {kept} "
+                                    "(resume from it with a lower --lr or --style-weight)")
+
+    # -- outputs ----------------------------------------------------------------------------------
+
+    def metadata(self, iteration: int) -> dict:
+        recent = list(self.recent)
+        final = {}
+        if recent:
+            final = {"content": sum(c for c, _ in recent) / len(recent), "style": sum(s for _, s in recent) / len(recent),
+                     "window": len(recent), "last_content": recent[-1][0], "last_style": recent[-1][1]}
+        return {"method": "adain", "encoder": self.encoder_info, "training": self.config.to_dict(),
+                "iterations": iteration, "final_losses": final, "world_size": self.dist.world_size,
+                "data": {"content_images": len(self.content), "style_images": len(self.style)},
+                "torch": torch.__version__}
+
+    def state(self, iteration: int) -> dict:
+        return {
+            "config": self.config.to_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []},
+            "sampler": self.sampler.state(iteration),
+            "data": {"content": self.content.describe(), "style": self.style.describe()},
+            "encoder": self.encoder_info,
+            "recent": {"content": [c for c, _ in self.recent], "style": [s for _, s in self.recent]},
+            "seconds": self.seconds,
+            "world_size": self.dist.world_size,
+        }
+
+    def save(self, iteration: int) -> None:
+        """A checkpoint at ``iteration`` (process 0 writes; every process checks the replicas)."""
+        if not self.dist.replicas_agree(self.decoder):
+            raise TrainingError(f"the processes' decoders differ at iteration {iteration}: "
+                                "distributed training went out of sync; resume from the last checkpoint")
+        if self.folder is None or self.last_saved == iteration:
+            return
+        if self.dist.is_main:
+            save_checkpoint(self.folder, iteration, self.decoder, decoder_config=self.metadata(iteration),
+                            state=self.state(iteration))
+            prune_checkpoints(self.folder, self.config.keep)
+        self.last_saved = iteration
+
+    def preview(self, iteration: int, content: Tensor, style: Tensor, output: Tensor) -> None:
+        from torchvision.utils import make_grid
+
+        from .imageio import save_image
+
+        columns = min(PREVIEW_COLUMNS, len(content))
+        rows = torch.cat([content[:columns], style[:columns], output[:columns].clamp(0, 1)]).float().cpu()
+        grid = make_grid(rows, nrow=columns, padding=PREVIEW_PADDING, pad_value=1.0)  # (3, H', W')
+        save_image(grid, self.folder / PREVIEW_FOLDER / f"iter_{iteration:08d}.png",
+                   metadata={"iteration": iteration, "rows": ["content", "style", "output"]})
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self, *, progress: bool = False, handle_signals: bool = True,
+            callback: Callable[[dict], None] | None = None) -> TrainResult:
+        config = self.config
+        history: list[dict] = []
+        iteration, interrupted = self.start_iteration, None
+        bar = None
+        if progress and self.dist.is_main:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=config.max_iter, initial=iteration, desc="train", unit="it", dynamic_ncols=True)
+        meter = Throughput(config.batch_size)
+        batches = iter(make_loader(self.dataset, self.sampler, workers=config.workers,
+                                   pin_memory=self.device.type == "cuda"))
+        try:
+            with StopSignals(handle_signals) as signals:
+                for step in range(self.start_iteration, config.max_iter):
+                    started = time.perf_counter()
+                    content, style, skipped = next(batches)
+                    self._note_skipped(skipped)
+                    content = content.to(self.device, non_blocking=True)  # (B/W, 3, crop, crop)
+                    style = style.to(self.device, non_blocking=True)  # (B/W, 3, crop, crop)
+                    record, output, stop = self.step(step, content, style, signals.received is not None)
+                    iteration = step + 1
+                    elapsed = time.perf_counter() - started
+                    self.seconds += elapsed
+                    meter.add(elapsed)
+                    self.recent.append((record["content"], record["style"]))
+                    history.append(record)
+                    self._write_outputs(record, meter, content, style, output, stop)
+                    if bar is not None:
+                        bar.set_postfix(content=f"{record['content']:.4g}", style=f"{record['style']:.4g}",
+                                        img_s=f"{meter.rate:.1f}", refresh=False)
+                        bar.update(1)
+                    if callback is not None:
+                        callback(record)
+                    if stop:
+                        interrupted = signal.Signals(signals.received or signal.SIGTERM).name
+                        break
+        finally:
+            if bar is not None:
+                bar.close()
+            del batches  # stops the loader's worker processes
+        out = None
+        if interrupted is None and iteration >= config.max_iter:
+            self.save(iteration)  # no-op unless resumed from a run that was already complete
+            if self.dist.is_main and config.out is not None:
+                out = save_decoder(self.decoder, Path(config.out).expanduser(), self.metadata(iteration))
+        checkpoint = Checkpoint(self.folder, self.last_saved).state_path if (
+            self.folder is not None and self.last_saved is not None) else None
+        return TrainResult(self.decoder, history, self.start_iteration, iteration, config, checkpoint, out,
+                           interrupted, list(self.skipped), self.dist.rank, self.dist.world_size, self.seconds)
+
+    def _write_outputs(self, record: dict, meter: "Throughput", content: Tensor, style: Tensor, output: Tensor,
+                       stop: bool) -> None:
+        """The log line, preview and checkpoint that are due after an iteration."""
+        config, iteration = self.config, record["iteration"]
+        last = iteration == config.max_iter
+        if self.dist.is_main and self.log_path is not None and (iteration % config.log_every == 0 or last):
+            append_log(self.log_path, {**record, "images_per_second": meter.window_rate(), "seconds": self.seconds})
+        if (self.dist.is_main and self.folder is not None and config.preview_every
+                and iteration % config.preview_every == 0):
+            self.preview(iteration, content, style, output)
+        if iteration % config.save_every == 0 or last or stop:
+            self.save(iteration)
+
+    def _note_skipped(self, paths: list[str]) -> None:
+        for path in paths:
+            if path not in self.skipped:
+                self.skipped[path] = None
+                self.say(f"skipped unreadable image {path!r} (using the next file of its folder)")
+
+
+def train(config: TrainConfig, *, encoder: VGGEncoder | None = None, resume: str | Path | None = None,
+          progress: bool = False, report: Callable[[str], None] | None = None, handle_signals: bool = True,
+          callback: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train an AdaIN decoder; every check (flags, outputs, data, checkpoint) comes before any step.
+
+    ``resume``: a checkpoint folder (its newest intact checkpoint) or a ``state_*.pt`` file; the
+    run continues with ``config`` (which must keep the run-defining settings, ``RUN_FIELDS``; use
+    ``load_run_config`` to start from the stored ones). ``encoder`` replaces loading
+    ``config.weights``. ``report`` receives one-line progress messages (process 0 only);
+    ``callback`` receives each step's record. SIGINT/SIGTERM stop the run after the current step
+    with a checkpoint (``result.interrupted``); a non-finite loss raises ``TrainingError``.
+    """
+    config = config.validate()
+    distributed, device = Distributed.from_env(resolve_device(config.device))
+    try:
+        trainer = Trainer(config, encoder=encoder, resume=resume, distributed=distributed, device=device,
+                          report=report)
+        return trainer.run(progress=progress, handle_signals=handle_signals, callback=callback)
+    finally:
+        distributed.close()
