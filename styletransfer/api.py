@@ -23,8 +23,8 @@ from .encoder import VGGEncoder
 from .errors import ImageError, UsageError
 from .feedforward import AdaINConfig, AdaINStylizer, decoder_warning, grayscale
 from .files import atomic_write_json
-from .imageio import (DEFAULT_MAX_PIXELS, OUTPUT_FORMATS, check_output_path, list_images, load_image, resize_to,
-                      save_image)
+from .imageio import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, OUTPUT_FORMATS, check_output_path, list_images,
+                      load_image, resize_to, save_image)
 from .optimize import StylizeConfig, StylizeResult, stylize
 from .weights import load_encoder, sha256_file
 
@@ -72,7 +72,7 @@ def stylize_files(content: str | os.PathLike, styles: Sequence[str | os.PathLike
     if not styles:
         raise UsageError("give at least one style image")
     if mask is not None:
-        _check_mask_styles([tuple(styles)], config.style_blend)
+        _check_mask_styles([tuple(styles)], config.style_blend, style_dir=False)
     inputs = [content, *styles, *([mask] if mask is not None else [])]
     output = check_output_path(output, inputs)
     report = _check_report(report, [*inputs, output])
@@ -86,9 +86,9 @@ def stylize_files(content: str | os.PathLike, styles: Sequence[str | os.PathLike
         result = stylize(content_image, style_images, encoder, config, device=torch_device, progress=progress)
     else:
         result = _composite_by_mask(content_image, style_images, mask_image, encoder, config, torch_device, progress)
-    height, width = result.image.shape[-2:]
-    image = color.finish_output(result.image, resize_to(content_image, height, width), preserve_color)
-    result.image = image.clamp(0, 1)
+    if color.uses_output_stage(preserve_color):
+        reference = resize_to(content_image, *result.image.shape[-2:])  # (3, H, W), the output's size
+        result.image = color.finish_output(result.image, reference, preserve_color).clamp(0, 1)
     extras = {"preserve_color": preserve_color, "mask": None if mask is None else str(mask)}
     metadata = {"method": "optimize", "config": config.to_dict(), "weights": encoder_info(encoder), **extras}
     save_image(result.image, output, metadata=metadata, inputs=inputs)
@@ -120,13 +120,13 @@ def _composite_by_mask(content, styles, mask, encoder, config, device, progress)
     return StylizeResult(image, history, sum(r.seconds for r in results), config, encoder.spec.source)
 
 
-def _check_mask_styles(style_groups: Sequence[tuple], weights: Sequence[float] | None) -> None:
+def _check_mask_styles(style_groups: Sequence[tuple], weights: Sequence[float] | None, *, style_dir: bool) -> None:
     if weights is not None:
         raise UsageError("--mask gives each region one style: drop --style-blend")
     for group in style_groups:
         if len(group) != 2:
             raise UsageError(f"--mask needs exactly two styles (foreground first, then background), got {len(group)}"
-                             + (" (--style-dir uses each style alone)" if len(group) == 1 else ""))
+                             + (" (--style-dir uses each style alone)" if style_dir else ""))
 
 
 @dataclass
@@ -196,7 +196,7 @@ def plan_jobs(content: str | os.PathLike | None, styles: Sequence[str | os.PathL
 def _folder_images(folder: str | os.PathLike, flag: str) -> list[Path]:
     images = list_images(folder, recursive=False)
     if not images:
-        raise ImageError(f"{flag} {str(folder)!r} holds no images ({', '.join(sorted(set(OUTPUT_FORMATS)))}, ...)")
+        raise ImageError(f"{flag} {str(folder)!r} holds no images (files ending in {', '.join(IMAGE_EXTENSIONS)})")
     return images
 
 
@@ -241,7 +241,7 @@ def adain_files(content: str | os.PathLike | None, styles: Sequence[str | os.Pat
     jobs = plan_jobs(content, styles, output, content_dir=content_dir, style_dir=style_dir, ext=ext,
                      inputs=extra_inputs)
     if mask is not None:
-        _check_mask_styles([job.styles for job in jobs], config.style_weights)
+        _check_mask_styles([job.styles for job in jobs], config.style_weights, style_dir=style_dir is not None)
     elif config.style_weights is not None and len(config.style_weights) != len(jobs[0].styles):
         raise UsageError(f"{len(config.style_weights)} style interpolation weights for {len(jobs[0].styles)} "
                          "styles: give one per style")
@@ -250,15 +250,7 @@ def adain_files(content: str | os.PathLike | None, styles: Sequence[str | os.Pat
                                     *(job.output for job in jobs)])
     torch_device = resolve_device(device)
     mask_image = load_image(mask, max_pixels=max_pixels) if mask is not None else None
-    encoder = weights if isinstance(weights, VGGEncoder) else load_encoder(weights, pooling=pooling)
-    if isinstance(decoder, Decoder):
-        decoder_model, decoder_config, decoder_path = decoder, {"norm": decoder.norm}, None
-    else:
-        (decoder_model, decoder_config), decoder_path = load_decoder(decoder), decoder
-    warning = decoder_warning(decoder_config, encoder)
-    if warning is not None:
-        warnings.warn(warning, stacklevel=2)
-    stylizer = AdaINStylizer(AdaINModel(encoder, decoder_model), config, device=torch_device)
+    stylizer, decoder_meta = _adain_stylizer(decoder, weights, pooling, config, torch_device)
     seconds = {"load_models": time.perf_counter() - start}
 
     mark = time.perf_counter()
@@ -268,46 +260,58 @@ def adain_files(content: str | os.PathLike | None, styles: Sequence[str | os.Pat
     }
     seconds["style_statistics"] = time.perf_counter() - mark
 
-    weights_info, decoder_meta = encoder_info(encoder), decoder_info(decoder_path, decoder_config)
+    weights_info = encoder_info(stylizer.model.encoder)
     metadata = {"method": "adain", "config": config.to_dict(), "weights": weights_info, "decoder": decoder_meta,
                 "mask": None if mask is None else str(mask)}
     every_input = [*{job.content for job in jobs}, *every_style, *extra_inputs]
     outputs: list[AdaINOutput] = []
     content_cache: tuple[Path, torch.Tensor] | None = None
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(jobs), desc="stylize", unit="image", leave=False)
     mark = time.perf_counter()
-    for job in jobs:
+    for job in _progress(jobs, progress):
         begin = time.perf_counter()
         if content_cache is None or content_cache[0] != job.content:
             content_cache = (job.content, load_image(job.content, max_pixels=max_pixels))
         style_inputs = [load_image(s, max_pixels=max_pixels) if per_pair else statistics[s] for s in job.styles]
-        image = stylizer.stylize(content_cache[1], style_inputs, mask=mask_image)
+        image = stylizer.stylize(content_cache[1], style_inputs, mask=mask_image)  # (3, H, W)
         save_image(image, job.output, metadata=metadata, inputs=every_input)
         outputs.append(AdaINOutput(job.content, job.styles, job.output, (image.shape[-1], image.shape[-2]),
                                    time.perf_counter() - begin))
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
     seconds["stylize"] = time.perf_counter() - mark
     seconds["total"] = time.perf_counter() - start
-    run = AdaINRun(outputs, seconds, config, len(statistics) if not per_pair else len(jobs) * len(jobs[0].styles))
+    computed = sum(len(job.styles) for job in jobs) if per_pair else len(statistics)
+    run = AdaINRun(outputs, seconds, config, computed)
     if report is not None:
         atomic_write_json(report, {
-            "method": "adain",
-            "config": config.to_dict(),
-            "weights": weights_info,
-            "decoder": decoder_meta,
-            "mask": None if mask is None else str(mask),
+            **metadata,
             "folder_mode": content_dir is not None or style_dir is not None,
             "outputs": [{"content": str(o.content), "styles": [str(s) for s in o.styles], "output": str(o.output),
                          "output_size": list(o.size), "seconds": o.seconds} for o in outputs],
-            "style_statistics_computed": run.style_statistics_computed,
+            "style_statistics_computed": computed,
             "environment": environment_info(torch_device),
             "seconds": seconds,
         })
     return run
+
+
+def _adain_stylizer(decoder: str | os.PathLike | Decoder, weights: str | VGGEncoder, pooling: str | None,
+                    config: AdaINConfig, device: torch.device) -> tuple[AdaINStylizer, dict]:
+    """The stylizer and the decoder's description; warns when decoder and encoder do not belong together."""
+    if isinstance(decoder, Decoder):
+        decoder_model, decoder_config, decoder_path = decoder, {"norm": decoder.norm}, None
+    else:  # before the encoder: a wrong decoder file is found without a download
+        (decoder_model, decoder_config), decoder_path = load_decoder(decoder), decoder
+    encoder = weights if isinstance(weights, VGGEncoder) else load_encoder(weights, pooling=pooling)
+    warning = decoder_warning(decoder_config, encoder)
+    if warning is not None:
+        warnings.warn(warning, stacklevel=3)
+    stylizer = AdaINStylizer(AdaINModel(encoder, decoder_model), config, device=device)
+    return stylizer, decoder_info(decoder_path, decoder_config)
+
+
+def _progress(items: list, enabled: bool):
+    """``items``, with a tqdm bar counting them when ``enabled``."""
+    if not enabled:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc="stylize", unit="image", leave=False)

@@ -191,6 +191,11 @@ def uses_style_stage(name: str | None) -> bool:
     return method is not None and method.stage == STAGE_STYLE
 
 
+def uses_output_stage(name: str | None) -> bool:
+    method = get(name)
+    return method is not None and method.stage == STAGE_OUTPUT
+
+
 def prepare_style(style: Tensor, content: Tensor, name: str | None) -> Tensor:
     """Apply a style-stage method to ``style``; other methods leave it unchanged."""
     method = get(name)
