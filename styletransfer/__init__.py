@@ -3,9 +3,10 @@
 No work happens at import: networks are built only when asked for.
 """
 
-from .api import stylize_files
+from .api import adain_files, stylize_files
 from .encoder import VGG19_LAYERS, EncoderSpec, VGGEncoder
 from .errors import StyleTransferError
+from .feedforward import AdaINConfig, AdaINStylizer, StyleStatistics
 from .imageio import load_image, save_image
 from .losses import STYLE_LOSSES, build_style_loss
 from .optimize import StylizeConfig, StylizeResult, stylize
@@ -16,5 +17,5 @@ __version__ = "0.1.0"
 __all__ = [
     "VGG19_LAYERS", "EncoderSpec", "VGGEncoder", "StyleTransferError", "load_image", "save_image",
     "STYLE_LOSSES", "build_style_loss", "StylizeConfig", "StylizeResult", "stylize", "stylize_files",
-    "load_encoder", "__version__",
+    "load_encoder", "__version__", "AdaINConfig", "AdaINStylizer", "StyleStatistics", "adain_files",
 ]

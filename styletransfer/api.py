@@ -8,18 +8,27 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import time
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
+from . import color
+from .adain import AdaINModel, Decoder, load_decoder
 from .devices import resolve_device
 from .encoder import VGGEncoder
-from .errors import UsageError
+from .errors import ImageError, UsageError
+from .feedforward import AdaINConfig, AdaINStylizer, decoder_warning, grayscale
 from .files import atomic_write_json
-from .imageio import DEFAULT_MAX_PIXELS, check_output_path, check_resizable, load_image, save_image
+from .imageio import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, OUTPUT_FORMATS, check_output_path, check_resizable,
+                      list_images, load_image, resize_to, save_image)
 from .optimize import StylizeConfig, StylizeResult, stylize
-from .weights import load_encoder
+from .weights import load_encoder, sha256_file
+
+OUTPUT_NAME = "{content}_stylized_{style}{ext}"  # folder mode; several styles are joined by "+"
 
 
 def encoder_info(encoder: VGGEncoder) -> dict:
@@ -33,35 +42,59 @@ def environment_info(device: torch.device) -> dict:
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
 
 
+def _check_report(report: str | os.PathLike | None, paths: Sequence[str | os.PathLike]) -> Path | None:
+    """A report path that is JSON and overwrites none of ``paths`` (inputs and outputs)."""
+    if report is None:
+        return None
+    report = Path(report)
+    if report.suffix.lower() != ".json":
+        raise UsageError(f"--report {str(report)!r}: the report is JSON; name it *.json")
+    if any(report.resolve() == Path(p).resolve() for p in paths if p is not None):
+        raise UsageError(f"--report {str(report)!r} would overwrite an input or the output")
+    return report
+
+
 def stylize_files(content: str | os.PathLike, styles: Sequence[str | os.PathLike], output: str | os.PathLike,
                   config: StylizeConfig | None = None, *, weights: str | VGGEncoder = "imagenet",
                   pooling: str | None = None, device: str = "auto", report: str | os.PathLike | None = None,
-                  progress: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> StylizeResult:
+                  progress: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                  preserve_color: str = color.NONE, mask: str | os.PathLike | None = None) -> StylizeResult:
     """Stylise the image file ``content`` with the style image files and write ``output``.
 
     Validation (flags, paths, images, weights) happens before any optimisation starts.
+    ``preserve_color``: ``coral``/``histogram`` match the style images' colours to the content
+    before optimising; ``luminance`` keeps the content's chrominance in the result.
+    ``mask`` (white = foreground): two optimisations, one per style, composited by the mask's
+    grey level at the output size (first style in the white part).
     """
     config = (config or StylizeConfig()).validate()
+    color.get(preserve_color)
     if not styles:
         raise UsageError("give at least one style image")
-    inputs = [content, *styles]
+    if mask is not None:
+        _check_mask_styles([tuple(styles)], config.style_blend, style_dir=False)
+    inputs = [content, *styles, *([mask] if mask is not None else [])]
     output = check_output_path(output, inputs)
-    if report is not None:
-        report = Path(report)
-        if report.suffix.lower() != ".json":
-            raise UsageError(f"--report {str(report)!r}: the report is JSON; name it *.json")
-        if any(report.resolve() == Path(p).resolve() for p in [*inputs, output]):
-            raise UsageError(f"--report {str(report)!r} would overwrite an input or the output")
+    report = _check_report(report, [*inputs, output])
     torch_device = resolve_device(device)
     content_image = load_image(content, max_pixels=max_pixels)
-    style_images = [load_image(path, max_pixels=max_pixels) for path in styles]
+    style_images = [color.prepare_style(load_image(path, max_pixels=max_pixels), content_image, preserve_color)
+                    for path in styles]
+    mask_image = load_image(mask, max_pixels=max_pixels) if mask is not None else None
     smallest = min(config.scales)
     check_resizable(content_image, str(content), smallest)
     for path, image in zip(styles, style_images):
         check_resizable(image, str(path), max(16, round(smallest * config.style_scale)))
     encoder = weights if isinstance(weights, VGGEncoder) else load_encoder(weights, pooling=pooling)
-    result = stylize(content_image, style_images, encoder, config, device=torch_device, progress=progress)
-    metadata = {"method": "optimize", "config": config.to_dict(), "weights": encoder_info(encoder)}
+    if mask_image is None:
+        result = stylize(content_image, style_images, encoder, config, device=torch_device, progress=progress)
+    else:
+        result = _composite_by_mask(content_image, style_images, mask_image, encoder, config, torch_device, progress)
+    if color.uses_output_stage(preserve_color):
+        reference = resize_to(content_image, *result.image.shape[-2:])  # (3, H, W), the output's size
+        result.image = color.finish_output(result.image, reference, preserve_color).clamp(0, 1)
+    extras = {"preserve_color": preserve_color, "mask": None if mask is None else str(mask)}
+    metadata = {"method": "optimize", "config": config.to_dict(), "weights": encoder_info(encoder), **extras}
     save_image(result.image, output, metadata=metadata, inputs=inputs)
     if report is not None:
         atomic_write_json(report, {
@@ -71,9 +104,218 @@ def stylize_files(content: str | os.PathLike, styles: Sequence[str | os.PathLike
             "output": str(output),
             "output_size": [result.image.shape[-1], result.image.shape[-2]],
             "config": config.to_dict(),
+            **extras,
             "weights": encoder_info(encoder),
             "environment": environment_info(torch_device),
             "seconds": result.seconds,
             "history": result.history,
         })
     return result
+
+
+def _composite_by_mask(content, styles, mask, encoder, config, device, progress) -> StylizeResult:
+    """One optimisation per style; the results blended by the mask (first style where white)."""
+    results = [stylize(content, [style], encoder, config, device=device, progress=progress) for style in styles]
+    foreground, background = (r.image for r in results)  # (3, H, W) each
+    weight = resize_to(grayscale(mask), *foreground.shape[-2:])  # (1, H, W)
+    image = weight * foreground + (1 - weight) * background  # (3, H, W)
+    history = [{**record, "region": region} for region, r in zip(("foreground", "background"), results)
+               for record in r.history]
+    return StylizeResult(image, history, sum(r.seconds for r in results), config, encoder.spec.source)
+
+
+def _check_mask_styles(style_groups: Sequence[tuple], weights: Sequence[float] | None, *, style_dir: bool) -> None:
+    if weights is not None:
+        raise UsageError("--mask gives each region one style: drop --style-blend")
+    for group in style_groups:
+        if len(group) != 2:
+            raise UsageError(f"--mask needs exactly two styles (foreground first, then background), got {len(group)}"
+                             + (" (--style-dir uses each style alone)" if style_dir else ""))
+
+
+@dataclass
+class Job:
+    """One output: a content image, the style(s) it is stylised with, where it goes."""
+
+    content: Path
+    styles: tuple[Path, ...]
+    output: Path
+
+
+def output_name(content: Path, styles: Sequence[Path], ext: str) -> str:
+    return OUTPUT_NAME.format(content=content.stem, style="+".join(s.stem for s in styles), ext=ext)
+
+
+def _output_extension(ext: str) -> str:
+    suffix = "." + ext.lower().lstrip(".")
+    if suffix not in OUTPUT_FORMATS:
+        raise UsageError(f"--ext {ext!r}: use one of {', '.join(sorted(s[1:] for s in OUTPUT_FORMATS))}")
+    return suffix
+
+
+def plan_jobs(content: str | os.PathLike | None, styles: Sequence[str | os.PathLike], output: str | os.PathLike, *,
+              content_dir: str | os.PathLike | None = None, style_dir: str | os.PathLike | None = None,
+              ext: str = "png", inputs: Sequence[str | os.PathLike] = ()) -> list[Job]:
+    """The outputs a run writes, validated before any work.
+
+    Without folders: one job, ``output`` is the image file. With ``content_dir`` and/or
+    ``style_dir`` (their images, not recursive): every combination, ``output`` is a folder and
+    outputs are named ``{content}_stylized_{style}.{ext}``. Styles from ``style_dir`` are used
+    one at a time (together with any in ``styles``); otherwise the given styles go together.
+    """
+    styles = [Path(s) for s in styles]
+    if content_dir is None and style_dir is None:
+        if content is None:
+            raise UsageError("give a CONTENT image (or --content-dir)")
+        if not styles:
+            raise UsageError("give a STYLE image (positional, --style or --style-dir)")
+        path = check_output_path(output, [content, *styles, *inputs])
+        return [Job(Path(content), tuple(styles), path)]
+    if content is not None and content_dir is not None:
+        raise UsageError("give either a CONTENT image or --content-dir, not both")
+    contents = _folder_images(content_dir, "--content-dir") if content_dir is not None else [Path(content)]
+    if style_dir is not None:
+        groups = [(s,) for s in [*_folder_images(style_dir, "--style-dir"), *styles]]
+    elif styles:
+        groups = [tuple(styles)]
+    else:
+        raise UsageError("give a STYLE image (positional, --style or --style-dir)")
+    folder = Path(output)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"-o {str(folder)!r} is a file; with --content-dir/--style-dir -o names an output folder")
+    suffix = _output_extension(ext)
+    every_input = [*contents, *(s for g in groups for s in g), *inputs]
+    jobs, seen = [], {}
+    for content_path in contents:
+        for group in groups:
+            path = folder / output_name(content_path, group, suffix)
+            if path in seen:
+                raise UsageError(f"{seen[path]} and {content_path.name}/{'+'.join(s.name for s in group)} would both "
+                                 f"write {path.name}: rename one of the images")
+            seen[path] = f"{content_path.name}/{'+'.join(s.name for s in group)}"
+            jobs.append(Job(content_path, group, check_output_path(path, every_input)))
+    return jobs
+
+
+def _folder_images(folder: str | os.PathLike, flag: str) -> list[Path]:
+    images = list_images(folder, recursive=False)
+    if not images:
+        raise ImageError(f"{flag} {str(folder)!r} holds no images (files ending in {', '.join(IMAGE_EXTENSIONS)})")
+    return images
+
+
+@dataclass
+class AdaINOutput:
+    content: Path
+    styles: tuple[Path, ...]
+    output: Path
+    size: tuple[int, int]  # (width, height)
+    seconds: float
+
+
+@dataclass
+class AdaINRun:
+    outputs: list[AdaINOutput]
+    seconds: dict[str, float]
+    config: AdaINConfig
+    style_statistics_computed: int
+
+
+def decoder_info(path: str | os.PathLike | None, config: dict) -> dict:
+    return {"file": None if path is None else str(path), "sha256": None if path is None else sha256_file(path),
+            "norm": config.get("norm", "none"), "config": config}
+
+
+def adain_files(content: str | os.PathLike | None, styles: Sequence[str | os.PathLike], output: str | os.PathLike,
+                config: AdaINConfig | None = None, *, decoder: str | os.PathLike | Decoder,
+                weights: str | VGGEncoder = "imagenet", pooling: str | None = None,
+                mask: str | os.PathLike | None = None, content_dir: str | os.PathLike | None = None,
+                style_dir: str | os.PathLike | None = None, ext: str = "png", device: str = "auto",
+                report: str | os.PathLike | None = None, progress: bool = False,
+                max_pixels: int | None = DEFAULT_MAX_PIXELS) -> AdaINRun:
+    """Feed-forward (AdaIN) stylisation of image files; see :func:`plan_jobs` for folders.
+
+    ``decoder``: our safetensors decoder, pytorch-AdaIN's ``decoder.pth``, or a ``Decoder``.
+    Each style's statistics are computed once for the whole run (with ``coral``/``histogram``
+    colour preservation the style depends on the content, so then once per pair).
+    """
+    start = time.perf_counter()
+    config = (config or AdaINConfig()).validate()
+    extra_inputs = [mask] if mask is not None else []
+    jobs = plan_jobs(content, styles, output, content_dir=content_dir, style_dir=style_dir, ext=ext,
+                     inputs=extra_inputs)
+    if mask is not None:
+        _check_mask_styles([job.styles for job in jobs], config.style_weights, style_dir=style_dir is not None)
+    elif config.style_weights is not None and len(config.style_weights) != len(jobs[0].styles):
+        raise UsageError(f"{len(config.style_weights)} style interpolation weights for {len(jobs[0].styles)} "
+                         "styles: give one per style")
+    every_style = list(dict.fromkeys(s for job in jobs for s in job.styles))
+    report = _check_report(report, [*{job.content for job in jobs}, *every_style, *extra_inputs,
+                                    *(job.output for job in jobs)])
+    torch_device = resolve_device(device)
+    mask_image = load_image(mask, max_pixels=max_pixels) if mask is not None else None
+    stylizer, decoder_meta = _adain_stylizer(decoder, weights, pooling, config, torch_device)
+    seconds = {"load_models": time.perf_counter() - start}
+
+    mark = time.perf_counter()
+    per_pair = color.uses_style_stage(config.preserve_color)
+    statistics = {} if per_pair else {
+        path: stylizer.style_statistics(load_image(path, max_pixels=max_pixels)) for path in every_style
+    }
+    seconds["style_statistics"] = time.perf_counter() - mark
+
+    weights_info = encoder_info(stylizer.model.encoder)
+    metadata = {"method": "adain", "config": config.to_dict(), "weights": weights_info, "decoder": decoder_meta,
+                "mask": None if mask is None else str(mask)}
+    every_input = [*{job.content for job in jobs}, *every_style, *extra_inputs]
+    outputs: list[AdaINOutput] = []
+    content_cache: tuple[Path, torch.Tensor] | None = None
+    mark = time.perf_counter()
+    for job in _progress(jobs, progress):
+        begin = time.perf_counter()
+        if content_cache is None or content_cache[0] != job.content:
+            content_cache = (job.content, load_image(job.content, max_pixels=max_pixels))
+        style_inputs = [load_image(s, max_pixels=max_pixels) if per_pair else statistics[s] for s in job.styles]
+        image = stylizer.stylize(content_cache[1], style_inputs, mask=mask_image)  # (3, H, W)
+        save_image(image, job.output, metadata=metadata, inputs=every_input)
+        outputs.append(AdaINOutput(job.content, job.styles, job.output, (image.shape[-1], image.shape[-2]),
+                                   time.perf_counter() - begin))
+    seconds["stylize"] = time.perf_counter() - mark
+    seconds["total"] = time.perf_counter() - start
+    computed = sum(len(job.styles) for job in jobs) if per_pair else len(statistics)
+    run = AdaINRun(outputs, seconds, config, computed)
+    if report is not None:
+        atomic_write_json(report, {
+            **metadata,
+            "folder_mode": content_dir is not None or style_dir is not None,
+            "outputs": [{"content": str(o.content), "styles": [str(s) for s in o.styles], "output": str(o.output),
+                         "output_size": list(o.size), "seconds": o.seconds} for o in outputs],
+            "style_statistics_computed": computed,
+            "environment": environment_info(torch_device),
+            "seconds": seconds,
+        })
+    return run
+
+
+def _adain_stylizer(decoder: str | os.PathLike | Decoder, weights: str | VGGEncoder, pooling: str | None,
+                    config: AdaINConfig, device: torch.device) -> tuple[AdaINStylizer, dict]:
+    """The stylizer and the decoder's description; warns when decoder and encoder do not belong together."""
+    if isinstance(decoder, Decoder):
+        decoder_model, decoder_config, decoder_path = decoder, {"norm": decoder.norm}, None
+    else:  # before the encoder: a wrong decoder file is found without a download
+        (decoder_model, decoder_config), decoder_path = load_decoder(decoder), decoder
+    encoder = weights if isinstance(weights, VGGEncoder) else load_encoder(weights, pooling=pooling)
+    warning = decoder_warning(decoder_config, encoder)
+    if warning is not None:
+        warnings.warn(warning, stacklevel=3)
+    stylizer = AdaINStylizer(AdaINModel(encoder, decoder_model), config, device=device)
+    return stylizer, decoder_info(decoder_path, decoder_config)
+
+
+def _progress(items: list, enabled: bool):
+    """``items``, with a tqdm bar counting them when ``enabled``."""
+    if not enabled:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc="stylize", unit="image", leave=False)

@@ -1,32 +1,64 @@
-"""``styletransfer stylize``: optimisation-based stylisation of one image pair."""
+"""``styletransfer stylize``: optimisation-based (default) or feed-forward AdaIN stylisation."""
 
 from __future__ import annotations
 
 import click
 
+from .. import color
+from .. import feedforward as FF
 from .. import optimize as S
-from ..api import stylize_files
-from ..imageio import DEFAULT_MAX_PIXELS
+from ..api import adain_files, stylize_files
+from ..errors import UsageError
+from ..imageio import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS
 from ..losses import STYLE_LOSSES
 from .params import FLOATS, NAMES, SIZES, parse_loss_list, parse_loss_params
 
 EXISTING = click.Path(exists=False, dir_okay=True)
+METHODS = ("optimize", "adain")
+# Flags that only one method reads; giving one to the other method is a usage error.
+OPTIMIZE_ONLY = ("losses", "loss_param", "optimizer", "lr", "steps", "init", "size", "scales", "style_scale",
+                 "style_layers", "layer_weights", "content_layers", "style_weight", "content_weight", "tv_weight",
+                 "normalize", "seed")
+ADAIN_ONLY = ("decoder", "alpha", "content_size", "style_size", "crop", "content_dir", "style_dir", "ext")
+EXTENSIONS = sorted({suffix[1:] for suffix in OUTPUT_FORMATS})
 
 
 @click.command("stylize")
-@click.argument("content", type=EXISTING)
-@click.argument("styles", nargs=-1, type=EXISTING)
-@click.option("-o", "--output", required=True, type=click.Path(), help="Output image (.png, .jpg, ...).")
+@click.argument("images", nargs=-1, type=EXISTING, metavar="[CONTENT] [STYLE]...")
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="Output image (.png, .jpg, ...); an output folder with --content-dir/--style-dir.")
+@click.option("--method", type=click.Choice(METHODS), default="optimize", show_default=True,
+              help="optimize: iterative (Gatys et al.); adain: one pass through an AdaIN decoder.")
 @click.option("--style", "extra_styles", multiple=True, type=EXISTING, help="Another style image (repeatable).")
-@click.option("--style-blend", type=FLOATS, help="Blend weights of the styles, e.g. 0.7,0.3.")
-@click.option("--loss", "losses", multiple=True, default=("gram",), show_default=True,
-              help=f"Style loss(es) with weights, e.g. gram:0.5,bn-stats:0.5. One of: {', '.join(STYLE_LOSSES.names())}.")
-@click.option("--loss-param", multiple=True, help="Loss option LOSS.OPTION=VALUE, e.g. mmd-poly.c=1.")
+@click.option("--style-blend", "--style-interpolation-weights", "style_blend", type=FLOATS,
+              help="Blend (adain: interpolation) weights of the styles, e.g. 0.7,0.3.")
+@click.option("--preserve-color", type=click.Choice(color.choices()), default=color.NONE, show_default=True,
+              help="coral/histogram: match the style's colours to the content's first; "
+                   "luminance: keep the content's colours, take the result's luminance.")
+@click.option("--mask", type=EXISTING, default=None,
+              help="Mask image: white gets the first style, black the second (needs exactly two styles).")
 @click.option("--weights", default="imagenet", show_default=True,
               help="Encoder weights: imagenet, a .pth/.safetensors file, a downloaded manifest name "
                    "(styletransfer weights list), or random[:SEED] (tests only).")
 @click.option("--pooling", type=click.Choice(["max", "avg"]), default=None, help="Pooling (default: the weights').")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+# --method adain
+@click.option("--decoder", type=EXISTING, default=None,
+              help="[adain] Decoder: ours (.safetensors) or pytorch-AdaIN's decoder.pth. Required for adain.")
+@click.option("--alpha", type=click.FloatRange(0, 1), default=None, help="[adain] Degree of stylisation, 0..1 [1].")
+@click.option("--content-size", type=click.IntRange(min=0), default=None,
+              help=f"[adain] Content shorter side; 0 keeps the original size [{FF.DEFAULT_SIZE}].")
+@click.option("--style-size", type=click.IntRange(min=0), default=None,
+              help=f"[adain] Style shorter side; 0 keeps the original size [{FF.DEFAULT_SIZE}].")
+@click.option("--crop", is_flag=True, default=False, help="[adain] Centre crop to a square after resizing.")
+@click.option("--content-dir", type=EXISTING, default=None, help="[adain] Stylise every image in this folder.")
+@click.option("--style-dir", type=EXISTING, default=None, help="[adain] Use every image in this folder, one at a time.")
+@click.option("--ext", type=click.Choice(EXTENSIONS), default="png", show_default=True,
+              help="[adain] Output format in folder mode.")
+# --method optimize
+@click.option("--loss", "losses", multiple=True, default=("gram",), show_default=True,
+              help=f"Style loss(es) with weights, e.g. gram:0.5,bn-stats:0.5. One of: {', '.join(STYLE_LOSSES.names())}.")
+@click.option("--loss-param", multiple=True, help="Loss option LOSS.OPTION=VALUE, e.g. mmd-poly.c=1.")
 @click.option("--optimizer", type=click.Choice(S.OPTIMIZERS), default="lbfgs", show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Learning rate (default 1 for L-BFGS, 0.02 for Adam).")
@@ -45,39 +77,90 @@ EXISTING = click.Path(exists=False, dir_okay=True)
 @click.option("--normalize/--no-normalize", default=True, show_default=True,
               help="Divide each style loss by its value on the content image.")
 @click.option("--seed", type=int, default=0, show_default=True)
+# both
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write a JSON report here.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
               help="Refuse larger input images.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def stylize_command(content, styles, output, extra_styles, style_blend, losses, loss_param, weights, pooling,
-                    device, optimizer, lr, steps, init, size, scales, style_scale, style_layers, layer_weights,
-                    content_layers, style_weight, content_weight, tv_weight, normalize, seed, report,
-                    max_pixels, progress) -> None:
-    """Stylise CONTENT with STYLE image(s) and write -o OUTPUT."""
-    all_styles = (*styles, *extra_styles)
-    if not all_styles:
-        raise click.UsageError("give a STYLE image (positional or --style)")
+@click.pass_context
+def stylize_command(ctx: click.Context, images, **opts) -> None:
+    """Stylise CONTENT with STYLE image(s) and write -o OUTPUT.
+
+    With --content-dir and/or --style-dir every combination is written into the folder -o as
+    {content}_stylized_{style}.{ext}; with --content-dir all positional images are styles.
+    """
+    method = opts["method"]
+    _reject_other_method_flags(ctx, method)
+    if opts["content_dir"] is not None:
+        content, styles = None, (*images, *opts["extra_styles"])
+    else:
+        content, styles = (images[0] if images else None), (*images[1:], *opts["extra_styles"])
+    if content is None and opts["content_dir"] is None:
+        raise UsageError("give a CONTENT image (or --content-dir) and a STYLE image")
+    if method == "adain":
+        _run_adain(content, styles, opts)
+    else:
+        _run_optimize(content, styles, opts)
+
+
+def _reject_other_method_flags(ctx: click.Context, method: str) -> None:
+    other = ADAIN_ONLY if method == "optimize" else OPTIMIZE_ONLY
+    for param in ctx.command.params:
+        if param.name in other and ctx.get_parameter_source(param.name) == click.core.ParameterSource.COMMANDLINE:
+            owner = "adain" if method == "optimize" else "optimize"
+            raise UsageError(f"{param.opts[0]} applies to "
+                             f"--method {owner} only (this run uses --method {method})")
+
+
+def _run_optimize(content, styles, opts) -> None:
+    if not styles:
+        raise UsageError("give a STYLE image (positional or --style)")
     config = S.StylizeConfig(
-        losses=parse_loss_list(losses),
-        loss_options=parse_loss_params(loss_param),
-        style_layers=style_layers,
-        layer_weights=layer_weights,
-        content_layers=content_layers,
-        style_weight=style_weight,
-        content_weight=content_weight,
-        tv_weight=tv_weight,
-        normalize=normalize,
-        optimizer=optimizer,
-        lr=lr,
-        steps=steps,
-        init=init,
-        scales=scales or (size,),
-        style_scale=style_scale,
-        style_blend=style_blend,
-        seed=seed,
+        losses=parse_loss_list(opts["losses"]),
+        loss_options=parse_loss_params(opts["loss_param"]),
+        style_layers=opts["style_layers"],
+        layer_weights=opts["layer_weights"],
+        content_layers=opts["content_layers"],
+        style_weight=opts["style_weight"],
+        content_weight=opts["content_weight"],
+        tv_weight=opts["tv_weight"],
+        normalize=opts["normalize"],
+        optimizer=opts["optimizer"],
+        lr=opts["lr"],
+        steps=opts["steps"],
+        init=opts["init"],
+        scales=opts["scales"] or (opts["size"],),
+        style_scale=opts["style_scale"],
+        style_blend=opts["style_blend"],
+        seed=opts["seed"],
     )
-    result = stylize_files(content, all_styles, output, config, weights=weights, pooling=pooling, device=device,
-                           report=report, progress=progress, max_pixels=max_pixels)
+    result = stylize_files(content, styles, opts["output"], config, weights=opts["weights"], pooling=opts["pooling"],
+                           device=opts["device"], report=opts["report"], progress=opts["progress"],
+                           max_pixels=opts["max_pixels"], preserve_color=opts["preserve_color"], mask=opts["mask"])
     last = result.history[-1]
-    click.echo(f"wrote {output} ({result.image.shape[-1]}x{result.image.shape[-2]}) in {result.seconds:.1f}s, "
+    click.echo(f"wrote {opts['output']} ({result.image.shape[-1]}x{result.image.shape[-2]}) in {result.seconds:.1f}s, "
                f"loss {result.history[0]['total']:.4g} → {last['total']:.4g}")
+
+
+def _run_adain(content, styles, opts) -> None:
+    if opts["decoder"] is None:
+        raise UsageError("--method adain needs --decoder PATH (a decoder .safetensors or pytorch-AdaIN's decoder.pth)")
+    config = FF.AdaINConfig(
+        alpha=1.0 if opts["alpha"] is None else opts["alpha"],
+        style_weights=opts["style_blend"],
+        preserve_color=opts["preserve_color"],
+        content_size=FF.DEFAULT_SIZE if opts["content_size"] is None else opts["content_size"],
+        style_size=FF.DEFAULT_SIZE if opts["style_size"] is None else opts["style_size"],
+        crop=opts["crop"],
+    )
+    run = adain_files(content, styles, opts["output"], config, decoder=opts["decoder"], weights=opts["weights"],
+                      pooling=opts["pooling"], mask=opts["mask"], content_dir=opts["content_dir"],
+                      style_dir=opts["style_dir"], ext=opts["ext"], device=opts["device"], report=opts["report"],
+                      progress=opts["progress"], max_pixels=opts["max_pixels"])
+    total = run.seconds["total"]
+    if len(run.outputs) == 1 and opts["content_dir"] is None and opts["style_dir"] is None:
+        (out,) = run.outputs
+        click.echo(f"wrote {out.output} ({out.size[0]}x{out.size[1]}) in {total:.1f}s")
+    else:
+        click.echo(f"wrote {len(run.outputs)} images to {opts['output']} in {total:.1f}s "
+                   f"({run.style_statistics_computed} style statistics computed)")
