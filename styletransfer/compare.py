@@ -34,7 +34,7 @@ from .devices import resolve_device
 from .encoder import VGGEncoder
 from .errors import UsageError
 from .files import atomic_write, atomic_write_json, atomic_write_text
-from .imageio import DEFAULT_MAX_PIXELS, check_output_path, load_image, resize_edge, save_image, to_pil
+from .imageio import DEFAULT_MAX_PIXELS, check_output_path, check_resizable, load_image, resize_edge, save_image, to_pil
 from .losses import STYLE_LOSSES, build_style_loss
 from .losses import functional as LF
 from .memory import MEASURES, PeakMemory
@@ -500,6 +500,9 @@ def compare_files(content: str | os.PathLike, style: str | os.PathLike, out_dir:
     torch_device = resolve_device(device)
     content_image = load_image(content, max_pixels=max_pixels)
     style_image = load_image(style, max_pixels=max_pixels)
+    smallest = min(base.scales)
+    check_resizable(content_image, str(content), smallest)
+    check_resizable(style_image, str(style), max(16, round(smallest * base.style_scale)))
     encoder = weights if isinstance(weights, VGGEncoder) else load_encoder(weights, pooling=pooling)
     encoder = encoder.to(torch_device).eval()
     model, decoder_info, notes = None, None, []

@@ -24,6 +24,7 @@ from .files import atomic_write
 
 DEFAULT_MAX_PIXELS = 64_000_000  # refuse larger images unless --max-pixels says otherwise
 MIN_SIDE = 16  # smaller images leave too little for VGG's pooling layers
+MAX_ASPECT_RATIO = 32  # longer strips are refused: resized to any usable size they become huge
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
                   ".tif": "TIFF", ".tiff": "TIFF"}
@@ -52,6 +53,23 @@ def _to_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image, dtype=np.float32) / 255.0
 
 
+def _read(path: Path, name: str, max_pixels: int | None) -> np.ndarray:
+    with Image.open(path) as image:
+        width, height = image.size
+        if max_pixels is not None and width * height > max_pixels:
+            raise ImageError(
+                f"{name!r} is {width}x{height} = {width * height} pixels, above the limit of "
+                f"{max_pixels}: pass --max-pixels {width * height} if you trust the file"
+            )
+        if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+            raise ImageError(
+                f"{name!r} is {width}x{height}, an aspect ratio beyond {MAX_ASPECT_RATIO}:1 that no "
+                "network size suits: crop it to a less extreme shape first"
+            )
+        image.seek(0)  # first frame of animations
+        return _to_array(ImageOps.exif_transpose(image) or image)
+
+
 def load_image(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Tensor:
     """Read an image file as a (3, H, W) float32 tensor in [0, 1]."""
     path = Path(path)
@@ -63,24 +81,16 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_
     limit = Image.MAX_IMAGE_PIXELS
     try:
         Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces Pillow's
-        with warnings.catch_warnings(), Image.open(path) as image:
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's notes on odd EXIF or palettes are not errors
-            width, height = image.size
-            if max_pixels is not None and width * height > max_pixels:
-                raise ImageError(
-                    f"{name!r} is {width}x{height} = {width * height} pixels, above the limit of "
-                    f"{max_pixels}: pass --max-pixels {width * height} if you trust the file"
-                )
-            image.seek(0)  # first frame of animations
-            image = ImageOps.exif_transpose(image) or image
-            array = _to_array(image)
+            array = _read(path, name, max_pixels)
     except ImageError:
         raise
     except UnidentifiedImageError:
         raise ImageError(f"{name!r} is not an image Pillow can read (corrupt or unsupported format)") from None
     except PermissionError:
         raise ImageError(f"cannot read {name!r}: permission denied") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as error:
+    except Exception as error:  # Pillow's decoders raise many types on malformed files
         raise ImageError(f"cannot decode {name!r}: {str(error)[:120] or type(error).__name__} "
                          "(truncated or corrupt file)") from None
     finally:

@@ -23,6 +23,7 @@ import collections
 import dataclasses
 import itertools
 import math
+import os
 import signal
 import threading
 import time
@@ -43,7 +44,7 @@ from .data import (CONTENT_STREAM, STYLE_STREAM, ImageFolder, InfiniteSampler, P
 from .devices import resolve_device
 from .distributed import Distributed
 from .encoder import VGGEncoder
-from .errors import TrainingError, UsageError
+from .errors import StyleTransferError, TrainingError, UsageError
 from .norms import NORMS
 
 DEFAULT_LR = 1e-4
@@ -58,7 +59,7 @@ DEFAULT_SAVE_EVERY = 10_000
 DEFAULT_KEEP = 3
 DEFAULT_LOG_EVERY = 10
 DEFAULT_PREVIEW_EVERY = 1_000
-DEFAULT_WORKERS = 4
+DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 DECODER_SUFFIX = ".safetensors"
 CHECKPOINT_SUFFIX = ".ckpt"  # default checkpoint folder: <out without suffix>.ckpt beside --out
 CROP_MULTIPLE = 8  # relu4_1 is 1/8 of the input; the decoder upsamples it 8 times
@@ -537,7 +538,7 @@ class Trainer:
             with StopSignals(handle_signals) as signals:
                 for step in range(self.start_iteration, config.max_iter):
                     started = time.perf_counter()
-                    content, style, skipped = next(batches)
+                    content, style, skipped = _next_batch(batches)
                     self._note_skipped(skipped)
                     content = content.to(self.device, non_blocking=True)  # (B/W, 3, crop, crop)
                     style = style.to(self.device, non_blocking=True)  # (B/W, 3, crop, crop)
@@ -612,3 +613,19 @@ def train(config: TrainConfig, *, encoder: VGGEncoder | None = None, resume: str
         return trainer.run(progress=progress, handle_signals=handle_signals, callback=callback)
     finally:
         distributed.close()
+
+
+def _next_batch(batches):
+    """``next(batches)``, with a worker's user-facing error restored to its one-line message.
+
+    PyTorch re-raises a worker's exception with the worker's traceback folded into the message.
+    """
+    try:
+        return next(batches)
+    except StyleTransferError as error:
+        lines = [line for line in str(error).splitlines() if line.strip()]
+        if len(lines) > 1:
+            prefix = f"{type(error).__name__}: "
+            last = lines[-1].split(prefix, 1)[-1] if prefix in lines[-1] else lines[-1]
+            raise type(error)(last) from None
+        raise

@@ -98,8 +98,10 @@ def make_corpus(folder: Path) -> dict[str, Case]:
     frames[0].save(folder / "animated.webp", save_all=True, append_images=frames[1:], duration=100)
     cases["animated.webp"] = Case(folder / "animated.webp", "ok", "first frame")
     save("tiny_4x4.png", rgb.resize((4, 4)), note="upscaled to --size")
+    save("strip_300x10.png", Image.fromarray(_gradient(300, 10)), expect="error", loads=True,
+         note="30:1 loads, but at --size 32 it is 1 px high: too small for the network")
     save("extreme_1000x2.png", Image.fromarray(_gradient(1000, 2)), expect="error",
-         note="2 px high: too small for the network at any --size", loads=True)
+         note="500:1, beyond the 32:1 aspect limit")
 
     # paths
     spaced = folder / "with space ü 名前"

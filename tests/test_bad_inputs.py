@@ -80,3 +80,69 @@ def test_stylize_over_corpus(corpus, tmp_path, name, role):
         errors = [line for line in result.output.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and case.path.name in errors[0]
         assert not out.exists()
+
+
+# --- the other entry points that read images ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def decoder_file(tmp_path_factory):
+    import torch
+
+    from styletransfer.adain import Decoder, save_decoder
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("decoder") / "decoder.safetensors"
+    save_decoder(Decoder(), path, {})
+    return path
+
+
+def _assert_outcome(result, case, written, expect=None):
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    if (expect or case.expect) == "ok":
+        assert result.exit_code == 0, result.output
+        assert written()
+    else:
+        assert result.exit_code == 1, result.output
+        errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and case.path.name in errors[0], result.output
+        assert not written()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_adain_over_corpus(corpus, tmp_path, decoder_file, name):
+    case = corpus[name]
+    out = tmp_path / "out.png"
+    result = _run(["stylize", "--method", "adain", case.path, corpus["gray.png"].path, "-o", out,
+                   "--weights", "random", "--decoder", decoder_file, "--content-size", 32, "--style-size", 32])
+    # AdaIN sizes the *shorter* side, so a 30:1 strip becomes 960x32 there: a valid input
+    _assert_outcome(result, case, out.exists, expect="ok" if name == "strip_300x10.png" else None)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n in ("zero_byte.png", "bomb.png", "extreme_1000x2.png",
+                                                               "strip_300x10.png", "cmyk.jpg", "directory")])
+def test_compare_over_corpus(corpus, tmp_path, name):
+    case = corpus[name]
+    out = tmp_path / "cmp"
+    result = _run(["compare", case.path, corpus["gray.png"].path, "-o", out, "--only", "bn-stats",
+                   "--weights", "random", "--size", 32, "--steps", 1, "--no-progress",
+                   "--style-layers", "relu1_1", "--content-layers", "relu2_1"])
+    _assert_outcome(result, case, lambda: (out / "report.json").exists())
+
+
+def test_train_refuses_a_folder_of_only_unreadable_files(corpus, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for case in corpus.values():
+        if not case.readable and case.path.is_file():
+            shutil.copy(case.path, bad / case.path.name)
+    out = tmp_path / "decoder.safetensors"
+    result = _run(["train", "--content-dir", bad, "--style-dir", bad, "--out", out, "--weights", "random",
+                   "--max-iter", 1, "--batch-size", 1, "--image-size", 32, "--crop-size", 32, "--no-progress"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "bad" in errors[0], result.output
+    assert not out.exists()
