@@ -32,6 +32,7 @@ def main() -> None:
 
 
 def _register() -> None:
+    from .ablate import ablate_group
     from .info import losses_command
     from .stylize import stylize_command
     from .weights import weights_group
@@ -39,6 +40,7 @@ def _register() -> None:
     main.add_command(stylize_command)
     main.add_command(losses_command)
     main.add_command(weights_group)
+    main.add_command(ablate_group)
 
 
 _register()
