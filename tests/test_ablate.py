@@ -207,7 +207,7 @@ def _arm(norm, seed, final, parameters=10):
              {"iteration": 10, "content": 0.4, "style": 0.3, "total": final}]
     return {"norm": norm, "seed": seed, "curve": curve, "train_curve": [3.0, 2.0, 1.0, 1.0], "final": curve[-1],
             "final_train_mode": {"content": 0.4, "style": 0.3, "total": final}, "train_images_per_s": 10.0 + seed,
-            "inference_images_per_s": 100.0, "parameters": parameters}
+            "inference_images_per_s": 100.0, "output_std": 0.1, "parameters": parameters}
 
 
 def test_norm_report_lists_every_arm_with_mean_and_std():
@@ -337,7 +337,7 @@ def run_cli(*args):
 def test_cli_norm_smoke(tmp_path):
     out = tmp_path / "norm"
     result = run_cli("norm", "-o", out, "--quick", "--weights", "random", "--iters", 2, "--size", 32,
-                     "--eval-every", 1, "--heldout", 2, "--no-progress")
+                     "--eval-every", 1, "--heldout", 2, "--no-progress", "--save-nets")
     assert result.exit_code == 0, result.output
     data = json.loads((out / "results.json").read_text())
     assert [a["norm"] for a in data["arms"]] == NORMS.names()
@@ -349,6 +349,14 @@ def test_cli_norm_smoke(tmp_path):
         assert (out / name).stat().st_size > 0
     again = run_cli("norm", "-o", out, "--quick", "--weights", "random", "--iters", 1, "--size", 32, "--no-progress")
     assert again.exit_code == 2 and "--overwrite" in again.output
+    # The saved BN network feeds `ablate stats --transformer`.
+    net = out / "nets" / "batch-seed0.safetensors"
+    stats = run_cli("stats", "-o", tmp_path / "stats", "--weights", "random", "--size", 32, "--batch-sizes", 2,
+                    "--compositions", 2, "--targets", 1, "--pool", 3, "--transformer", net, "--no-progress")
+    assert stats.exit_code == 0, stats.output
+    rows = json.loads((tmp_path / "stats" / "results.json").read_text())["rows"]
+    assert {r["method"] for r in rows if r["family"] == "transformer"} == {"batch"}
+    assert all(r["as_expected"] for r in rows)
 
 
 def test_cli_stats_smoke(tmp_path):
@@ -380,4 +388,18 @@ def test_cli_bad_flags_are_one_line_usage_errors(tmp_path):
     assert result.exit_code == 2 and "did you mean 'noise'" in result.output
     result = run_cli("norm", "-o", tmp_path / "b", "--norms", "batch,instnce", "--weights", "random")
     assert result.exit_code == 2 and "did you mean 'instance'" in result.output
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    result = run_cli("adabn", "-o", tmp_path / "c", "--seeds", "0,¹")  # a digit to str.isdigit, not to int()
+    assert result.exit_code == 2 and "not a whole number" in result.output
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+
+
+def test_cli_default_imagenet_weights_offline_is_one_line_error_and_writes_nothing(tmp_path, monkeypatch):
+    import torch.hub
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file",
+                        lambda *a, **k: (_ for _ in ()).throw(OSError("Name or service not known")))
+    result = run_cli("stats", "-o", tmp_path / "s", "--quick")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--weights" in errors[0]
+    assert not (tmp_path / "s").exists()

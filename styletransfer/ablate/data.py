@@ -26,6 +26,8 @@ MIN_CROP = 0.35  # smallest crop side, as a fraction of the photo's short side
 SHAPES_PER_SCENE = (3, 8)
 EDGE_SHARPNESS = 60.0  # soft-edge slope of generated shapes, per unit of image width
 STRIPE_FREQUENCY = (3.0, 14.0)  # cycles per image width of textured fills
+STRIPE_DEPTH = 0.3  # striped fills vary by ± this fraction of their colour
+RADIUS = (0.05, 0.35)  # half extents of generated shapes, in image widths
 ITERATION_STRIDE = 10**7  # training stream seed = seed · stride + iteration
 HELDOUT_STREAM = 2**40  # held-out stream seed = this + seed, beyond every training seed
 PHOTO_STORAGE_FACTOR = 2  # photos are kept at this multiple of the training size
@@ -52,7 +54,7 @@ def generated_image(size: int, generator: torch.Generator) -> Tensor:
     count = int(torch.randint(SHAPES_PER_SCENE[0], SHAPES_PER_SCENE[1] + 1, (), generator=generator))
     for _ in range(count):
         cx, cy = _uniform(0, 1, generator), _uniform(0, 1, generator)
-        rx, ry = _uniform(0.05, 0.35, generator), _uniform(0.05, 0.35, generator)
+        rx, ry = _uniform(*RADIUS, generator), _uniform(*RADIUS, generator)
         if float(torch.rand((), generator=generator)) < 0.5:
             inside = 1 - ((xs - cx) / rx) ** 2 - ((ys - cy) / ry) ** 2  # > 0 inside the ellipse
             mask = torch.sigmoid(inside * EDGE_SHARPNESS * min(rx, ry))
@@ -64,7 +66,7 @@ def generated_image(size: int, generator: torch.Generator) -> Tensor:
             angle = _uniform(0, math.pi, generator)
             frequency = _uniform(*STRIPE_FREQUENCY, generator)
             phase = (xs * math.cos(angle) + ys * math.sin(angle)) * frequency * 2 * math.pi
-            fill = fill * (0.7 + 0.3 * torch.sin(phase))
+            fill = fill * (1 - STRIPE_DEPTH + STRIPE_DEPTH * torch.sin(phase))
         image = image * (1 - mask) + fill * mask
     return image.clamp(0, 1)
 

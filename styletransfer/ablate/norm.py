@@ -28,6 +28,7 @@ from .plot import image_grid, line_plot, save_png
 
 SAMPLE_IMAGES = 4  # held-out images shown in samples.png
 SPEED_REPEATS = 3
+TRAIN_CURVE_POINTS = 50  # the training-loss plot averages over windows to about this many points
 CURVES_PNG, TRAIN_CURVES_PNG, SAMPLES_PNG = "curves.png", "train_curves.png", "samples.png"
 
 
@@ -77,7 +78,7 @@ class NormConfig:
         return self
 
 
-QUICK = NormConfig(seeds=(0,), iters=120, size=64, batch_size=4, lr=3e-3, width=16, residual_blocks=3,
+QUICK = NormConfig(seeds=(0,), iters=120, size=64, batch_size=4, width=16, residual_blocks=3,
                    heldout=8, eval_every=12)
 
 
@@ -117,6 +118,7 @@ class ArmResult:
     train_curve: list[float] = field(default_factory=list)  # training total loss per iteration
     final: dict = field(default_factory=dict)
     final_train_mode: dict = field(default_factory=dict)
+    output_std: float = 0.0  # spatial std of the held-out outputs, mean over images and channels; ~0: constant
     train_images_per_s: float = 0.0
     inference_images_per_s: float = 0.0
     parameters: int = 0
@@ -181,6 +183,8 @@ def train_arm(norm: str, seed: int, config: NormConfig, data: ContentImages, los
     result.final_train_mode = asdict(Evaluation.of(net, loss, heldout, config, training=True))
     result.train_images_per_s = config.iters * config.batch_size / max(train_seconds, 1e-9)
     result.inference_images_per_s = _inference_speed(net, heldout[: config.batch_size], device)
+    with torch.no_grad():
+        result.output_std = float(net.eval()(heldout).flatten(2).std(dim=2).mean())  # over pixels, per channel
     return result, net.eval()
 
 
@@ -203,6 +207,7 @@ def summarize_arms(arms: list[dict], norms: tuple[str, ...]) -> dict:
             "curve_avg_style": R.summarize(curve_average(a["curve"], "style") for a in rows),
             "curve_avg_total": R.summarize(curve_average(a["curve"], "total") for a in rows),
             "final_total_train_mode": R.summarize(a["final_train_mode"]["total"] for a in rows),
+            "output_std": R.summarize(a["output_std"] for a in rows),
             "train_images_per_s": R.summarize(a["train_images_per_s"] for a in rows),
             "inference_images_per_s": R.summarize(a["inference_images_per_s"] for a in rows),
             "parameters": rows[0]["parameters"],
@@ -252,16 +257,18 @@ def build_markdown(results: dict) -> str:
         s = summary[norm]
         rows.append((norm, R.fmt_mean_std(s["final_total"]), R.fmt_mean_std(s["final_content"]),
                      R.fmt_mean_std(s["final_style"]), R.fmt_mean_std(s["curve_avg_total"]),
-                     R.fmt_mean_std(s["final_total_train_mode"]), R.fmt_mean_std(s["train_images_per_s"], 3),
-                     R.fmt_mean_std(s["inference_images_per_s"], 3), s["parameters"]))
+                     R.fmt_mean_std(s["final_total_train_mode"]), R.fmt_mean_std(s["output_std"], 3),
+                     R.fmt_mean_std(s["train_images_per_s"], 3), R.fmt_mean_std(s["inference_images_per_s"], 3),
+                     s["parameters"]))
     text.append(R.markdown_table(
         ("norm", "final total", "final content", "final style", "curve-avg total", "final total, train mode",
-         "train img/s", "inference img/s", "parameters"), rows))
+         "output std", "train img/s", "inference img/s", "parameters"), rows))
     best = min(config["norms"], key=lambda n: summary[n]["final_total"]["mean"])
     text.append(f"\nLowest final held-out total: **{best}**. `curve-avg` is the mean over the evaluation points "
                 f"(every {config['eval_every']} iterations), a measure of how fast the loss fell. "
                 "`train mode` is the same held-out evaluation with the network in training mode "
-                "(BN: statistics of each held-out batch).\n")
+                "(BN: statistics of each held-out batch). `output std` is the spatial standard deviation of the "
+                "held-out outputs (mean over images and channels): near 0 means the network outputs a constant image.\n")
     text.append(f"![held-out loss]({CURVES_PNG})\n\n![training loss]({TRAIN_CURVES_PNG})\n\n"
                 f"![held-out samples]({SAMPLES_PNG})\n")
     return "\n".join(text) + "\n"
@@ -302,7 +309,7 @@ def run(config: NormConfig, encoder: VGGEncoder, *, command: str, output_dir: st
     }
     save_png(line_plot(mean_curves(arms, config.norms), title="held-out loss (eval mode), mean over seeds",
                        xlabel="iteration", ylabel="content + style loss", log_y=True), output_dir / CURVES_PNG)
-    window = max(1, config.iters // 50)
+    window = max(1, config.iters // TRAIN_CURVE_POINTS)
     save_png(line_plot(mean_train_curves(arms, config.norms, window),
                        title=f"training loss, mean over seeds and {window}-iteration windows",
                        xlabel="iteration", ylabel="content + style loss", log_y=True), output_dir / TRAIN_CURVES_PNG)

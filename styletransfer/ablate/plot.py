@@ -15,7 +15,8 @@ from ..files import atomic_write
 PLOT_SIZE = (760, 460)
 MARGIN = {"left": 78, "right": 150, "top": 40, "bottom": 52}  # the right margin holds the legend
 FONT_SIZE = 13
-TICKS = 5
+TICKS = 5  # about this many ticks per axis
+NICE_STEPS = (1, 2, 2.5, 5, 10)
 LINE_WIDTH = 2
 # Colour-blind-safe palette (Okabe & Ito).
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
@@ -37,8 +38,10 @@ def _ticks(low: float, high: float, log: bool) -> list[float]:
             if len(ticks) >= 3:
                 return ticks
         return [10.0 ** (low + i * (high - low) / (TICKS - 1)) for i in range(TICKS)]
-    step = (high - low) / (TICKS - 1) if high > low else 1.0
-    return [low + i * step for i in range(TICKS)]
+    raw = (high - low) / TICKS if high > low else 1.0
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in NICE_STEPS if m * magnitude >= raw)  # 1-2-2.5-5 steps
+    return [k * step for k in range(math.ceil(low / step), math.floor(high / step) + 1)]
 
 
 def _label(value: float) -> str:

@@ -1,7 +1,7 @@
 """Shared report helpers: summary statistics, Markdown tables, the report header, output files.
 
 Everything here is pure (no tensors, no timing) except ``write_report`` and
-``prepare_output_dir``, which touch the output folder.
+``check_output_dir``, which look at the output folder.
 """
 
 from __future__ import annotations
@@ -118,18 +118,15 @@ def environment(device) -> dict:
             "threads": torch.get_num_threads(), "platform": platform.platform()}
 
 
-def prepare_output_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """The output folder (created); refuses to replace an earlier run's results silently."""
+def check_output_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Validate the output folder before any work; it is created when the first file is written,
+    so a run that fails early leaves nothing behind. Never replaces a run's results silently."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise UsageError(f"-o {str(path)!r} is a file; give a folder for the experiment's outputs")
     if (path / RESULTS_JSON).exists() and not overwrite:
         raise UsageError(f"{str(path / RESULTS_JSON)!r} already exists: choose another -o folder or "
                          "pass --overwrite to replace that run's outputs")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"cannot create -o {str(path)!r}: {error.strerror or error}") from None
     return path
 
 

@@ -24,7 +24,11 @@ BACKGROUND = (0.0, 0.35)  # source background channel values
 FOREGROUND = (0.55, 1.0)  # source foreground channel values
 SOURCE_NOISE = 0.03
 HOLE = 0.55  # inner radius of ring and frame, relative to the outer one
-ARM = 0.28  # half thickness of cross, bar and corner arms, relative to the radius
+ARM = 0.28  # half thickness of cross and corner arms, relative to the radius
+BAR = ARM * 1.2  # half thickness of the bar
+BOX = 0.8  # half side of square, frame and corner
+INRADIUS = 0.5  # of the triangle (its corners are at radius 1)
+TEXTURE_DEPTH = 0.4  # the texture shift multiplies pixels by 1 ± this
 
 # Shift strengths.
 COLOR_MATRIX = ((0.20, 0.50, 0.15), (0.15, 0.35, 0.10), (0.55, 0.75, 0.60))  # output RGB from input RGB
@@ -48,16 +52,18 @@ def shape_masks(labels: Tensor, generator: torch.Generator, size: int = IMAGE_SI
     v = (-dx * torch.sin(angle) + dy * torch.cos(angle)) / radius
     r = (u**2 + v**2).sqrt()
     box = torch.maximum(u.abs(), v.abs())
-    triangle = torch.stack([u * math.cos(a) + v * math.sin(a) for a in (math.pi / 2, math.pi * 7 / 6, math.pi * 11 / 6)]).amax(0)
+    normals = (math.pi / 2, math.pi * 7 / 6, math.pi * 11 / 6)  # of the triangle's three sides
+    triangle = torch.stack([u * math.cos(a) + v * math.sin(a) for a in normals]).amax(0)
     masks = {
         "disk": r < 1,
         "ring": (r < 1) & (r > HOLE),
-        "square": box < 0.8,
-        "frame": (box < 0.8) & (box > 0.8 * HOLE),
-        "triangle": triangle < 0.5,
+        "square": box < BOX,
+        "frame": (box < BOX) & (box > BOX * HOLE),
+        "triangle": triangle < INRADIUS,
         "cross": ((u.abs() < ARM) & (v.abs() < 1)) | ((v.abs() < ARM) & (u.abs() < 1)),
-        "bar": (u.abs() < 1) & (v.abs() < ARM * 1.2),
-        "corner": ((u.abs() < 0.8) & (v > 0.8 - 2 * ARM) & (v < 0.8)) | ((v.abs() < 0.8) & (u > -0.8) & (u < -0.8 + 2 * ARM)),
+        "bar": (u.abs() < 1) & (v.abs() < BAR),
+        "corner": (((u.abs() < BOX) & (v > BOX - 2 * ARM) & (v < BOX))
+                   | ((v.abs() < BOX) & (u > -BOX) & (u < -BOX + 2 * ARM))),
     }
     stacked = torch.stack([masks[name] for name in SHAPES], dim=1).float()  # (N, K, S, S)
     return stacked.gather(1, labels.view(n, 1, 1, 1).expand(n, 1, size, size))  # (N, 1, S, S)
@@ -106,7 +112,7 @@ def _texture(images: Tensor, masks: Tensor, generator: torch.Generator) -> Tenso
     frequency = TEXTURE_FREQUENCY[0] + (TEXTURE_FREQUENCY[1] - TEXTURE_FREQUENCY[0]) * torch.rand(
         n, 1, 1, 1, generator=generator)
     stripes = torch.sin((xs * torch.cos(angle) + ys * torch.sin(angle)) * frequency * math.pi)  # (N, 1, S, S)
-    return (images * (0.6 + 0.4 * stripes)).clamp(0, 1)
+    return (images * (1 - TEXTURE_DEPTH + TEXTURE_DEPTH * stripes)).clamp(0, 1)
 
 
 @SHIFTS.register("invert")

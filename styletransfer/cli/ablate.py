@@ -74,9 +74,9 @@ def _run(ctx: click.Context, output_dir: str, overwrite: bool, threads: int | No
     """Check the output folder, run the experiment with the given thread count, write the reports."""
     import torch
 
-    from ..ablate.report import prepare_output_dir, write_report
+    from ..ablate.report import check_output_dir, write_report
 
-    folder = prepare_output_dir(output_dir, overwrite=overwrite)
+    folder = check_output_dir(output_dir, overwrite=overwrite)
     previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -109,7 +109,7 @@ def ablate_group() -> None:
 @click.option("--iters", type=click.IntRange(min=1), default=None, help="Training iterations per arm (full 4000, quick 120).")
 @click.option("--size", type=click.IntRange(min=16), default=None, help="Training/eval image side (full 256, quick 64).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size (4).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Adam learning rate (full 1e-3, quick 3e-3).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Adam learning rate (1e-3).")
 @click.option("--width", type=click.IntRange(min=1), default=None, help="Channels of the first conv (full 32, quick 16).")
 @click.option("--blocks", "residual_blocks", type=click.IntRange(min=0), default=None, help="Residual blocks (full 5, quick 3).")
 @click.option("--content-layer", default=None, help="Content layer (relu2_2).")
