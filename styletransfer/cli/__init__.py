@@ -32,6 +32,7 @@ def main() -> None:
 
 
 def _register() -> None:
+    from .ablate import ablate_group
     from .compare import compare_command
     from .info import losses_command
     from .stylize import stylize_command
@@ -43,6 +44,7 @@ def _register() -> None:
     main.add_command(train_command)
     main.add_command(compare_command)
     main.add_command(weights_group)
+    main.add_command(ablate_group)
 
 
 _register()

@@ -29,7 +29,7 @@ def parse_int_list(text: str, *, name: str = "value", minimum: int = 1) -> tuple
     values = []
     for part in text.split(","):
         part = part.strip()
-        if not part.lstrip("+").isdigit():
+        if not (part.isascii() and part.lstrip("+").isdigit()):  # "¹".isdigit() is True, int("¹") fails
             raise UsageError(f"{name}: {part!r} is not a whole number (expected e.g. 256,512)")
         value = int(part)
         if value < minimum:

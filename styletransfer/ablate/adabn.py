@@ -1,0 +1,244 @@
+"""adaBN (Li et al. 2016): adapt a BN network to a new domain by re-estimating only its BN
+statistics on unlabeled target images, keeping every learned weight.
+
+The experiment: a small BN CNN learns the synthetic shape task (``shapes``) on the source
+domain; it is evaluated on shifted target domains before and after adaBN, over several seeds.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass
+from typing import Iterable
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from ..errors import UsageError
+from ..transformer import conv_block
+from . import report as R
+from .metrics import CLEAR_GAIN, accuracy, gain_verdict
+from .shapes import SHAPES, SHIFTS, make_domain
+
+CLASSIFIER_NORM = "batch"
+KERNEL = 3
+EVAL_BATCH = 500
+# Random streams of one seed: training batches, and the fixed evaluation / adaptation sets.
+TRAIN_STREAM, SOURCE_TEST_STREAM, TARGET_TEST_STREAM, ADAPT_STREAM = 0, 1, 2, 3
+STREAMS = 1000  # seed · STREAMS + stream; iterations get their own offset below
+ITERATION_OFFSET = 10**6
+
+
+@dataclass(frozen=True)
+class AdaBNConfig:
+    """Settings of ``styletransfer ablate adabn`` (the defaults are the full setting)."""
+
+    shifts: tuple[str, ...] = tuple(SHIFTS.names())
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    iters: int = 3000
+    batch_size: int = 64
+    lr: float = 2e-3
+    width: int = 32
+    classes: int = len(SHAPES)
+    test_images: int = 5000
+    adapt_images: int = 5000
+    adapt_batch: int = 100
+    device: str = "auto"
+
+    def validate(self) -> "AdaBNConfig":
+        for shift in self.shifts:
+            SHIFTS.get(shift)
+        if not 2 <= self.classes <= len(SHAPES):
+            raise UsageError(f"--classes must be between 2 and {len(SHAPES)}, got {self.classes}")
+        if not self.seeds:
+            raise UsageError("--seeds: give at least one seed")
+        if self.adapt_batch < 2:
+            raise UsageError("--adapt-batch must be ≥ 2 (batch statistics of one image are degenerate)")
+        return self
+
+
+QUICK = AdaBNConfig(seeds=(0, 1, 2), iters=500, lr=3e-3, width=16, test_images=1000, adapt_images=1000)
+
+
+class ShapeClassifier(nn.Module):
+    """Four conv blocks (BN after each conv), global average pooling, a linear layer."""
+
+    def __init__(self, classes: int = len(SHAPES), *, width: int = 32, norm: str = CLASSIFIER_NORM) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            conv_block(3, width, KERNEL, norm=norm),
+            conv_block(width, 2 * width, KERNEL, stride=2, norm=norm),
+            conv_block(2 * width, 4 * width, KERNEL, stride=2, norm=norm),
+            conv_block(4 * width, 4 * width, KERNEL, stride=2, norm=norm),
+        )
+        self.classifier = nn.Linear(4 * width, classes)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.classifier(self.features(images).mean(dim=(2, 3)))  # (N, classes)
+
+
+def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def reestimate_bn(model: nn.Module, batches: Iterable[Tensor]) -> int:
+    """adaBN: replace every BN layer's running statistics by those of ``batches``.
+
+    The running statistics are reset and recomputed as the cumulative average over the
+    batches (``momentum=None``), with only the BN layers in training mode and no gradients, so
+    no weight or affine parameter changes. Returns the number of images seen. The model is left
+    in eval mode; the BN layers' momentum is restored.
+    """
+    layers = batchnorm_layers(model)
+    if not layers:
+        raise UsageError("adaBN needs a network with batch-norm layers; this one has none")
+    momenta = [layer.momentum for layer in layers]
+    model.eval()
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None
+        layer.train()
+    seen = 0
+    try:
+        with torch.no_grad():
+            for batch in batches:
+                model(batch)
+                seen += batch.shape[0]
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+        model.eval()
+    if seen == 0:
+        raise UsageError("adaBN got no target images")
+    return seen
+
+
+def _generator(seed: int, stream: int, iteration: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * STREAMS + stream + ITERATION_OFFSET * iteration)
+
+
+def _chunks(images: Tensor, size: int, device: torch.device) -> Iterable[Tensor]:
+    for start in range(0, images.shape[0], size):
+        yield images[start : start + size].to(device)
+
+
+def evaluate(model: nn.Module, images: Tensor, labels: Tensor, device: torch.device) -> float:
+    """Accuracy in eval mode (running statistics)."""
+    model.eval()
+    with torch.no_grad():
+        logits = torch.cat([model(chunk).cpu() for chunk in _chunks(images, EVAL_BATCH, device)])
+    return accuracy(logits, labels)
+
+
+def train_classifier(config: AdaBNConfig, seed: int, device: torch.device, progress: bool = False) -> tuple[nn.Module, list[float]]:
+    """Train on freshly generated source batches (a pure function of the seed); returns the
+    model and its training-loss curve."""
+    torch.manual_seed(seed)
+    model = ShapeClassifier(config.classes, width=config.width).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.iters)
+    losses = []
+    model.train()
+    bar = tqdm(range(config.iters), desc=f"train seed {seed}", disable=not progress, leave=False)
+    for iteration in bar:
+        images, labels = make_domain(config.batch_size, _generator(seed, TRAIN_STREAM, iteration),
+                                     classes=config.classes)
+        loss = nn.functional.cross_entropy(model(images.to(device)), labels.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        losses.append(float(loss.detach()))
+        bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+    return model, losses
+
+
+def run_seed(config: AdaBNConfig, seed: int, device: torch.device, progress: bool = False) -> dict:
+    """Source accuracy, then per shift the target accuracy before and after adaBN."""
+    start = time.perf_counter()
+    model, losses = train_classifier(config, seed, device, progress)
+    source = make_domain(config.test_images, _generator(seed, SOURCE_TEST_STREAM), classes=config.classes)
+    result = {"seed": seed, "source_accuracy": evaluate(model, *source, device), "final_train_loss": losses[-1],
+              "shifts": {}}
+    for shift in config.shifts:
+        target = make_domain(config.test_images, _generator(seed, TARGET_TEST_STREAM), shift=shift,
+                             classes=config.classes)
+        unlabeled, _ = make_domain(config.adapt_images, _generator(seed, ADAPT_STREAM), shift=shift,
+                                   classes=config.classes)
+        adapted = copy.deepcopy(model)
+        reestimate_bn(adapted, _chunks(unlabeled, config.adapt_batch, device))
+        before, after = evaluate(model, *target, device), evaluate(adapted, *target, device)
+        result["shifts"][shift] = {
+            "target_before": before, "target_after": after, "gain": after - before,
+            "source_after": evaluate(adapted, *source, device),  # what the adapted net keeps of the source
+        }
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
+def summarize_runs(runs: list[dict], shifts: Iterable[str]) -> dict:
+    """Mean ± std over seeds of every accuracy, and the verdict per shift."""
+    summary = {"source_accuracy": R.summarize(r["source_accuracy"] for r in runs), "shifts": {}}
+    for shift in shifts:
+        rows = [r["shifts"][shift] for r in runs]
+        gains = [row["gain"] for row in rows]
+        summary["shifts"][shift] = {
+            **{key: R.summarize(row[key] for row in rows) for key in ("target_before", "target_after", "gain",
+                                                                       "source_after")},
+            "verdict": gain_verdict(gains),
+        }
+    return summary
+
+
+def build_markdown(results: dict) -> str:
+    """The Markdown report of ``run``'s results (pure)."""
+    config, summary = results["config"], results["summary"]
+    pct = {"scale": 100, "decimals": 1}
+    text = [R.report_header("adaBN: re-estimating BN statistics on an unlabeled target domain", results)]
+    text.append(
+        f"A BN classifier ({config['classes']} shape classes, 32×32 px, width {config['width']}, "
+        f"{config['iters']} Adam iterations of batch {config['batch_size']}) is trained on the source "
+        f"domain and tested on {config['test_images']} images per domain. adaBN resets every BN layer's "
+        f"running statistics and recomputes them (cumulative average, `momentum=None`) on "
+        f"{config['adapt_images']} unlabeled target images in batches of {config['adapt_batch']}, keeping "
+        "every weight. All accuracies are in eval mode, in percent, mean ± std over seeds "
+        f"{', '.join(map(str, config['seeds']))} (std with n − 1).\n"
+    )
+    text.append(f"Source accuracy: **{R.fmt_mean_std(summary['source_accuracy'], **pct)} %**\n")
+    rows = []
+    for shift in config["shifts"]:
+        s = summary["shifts"][shift]
+        rows.append((shift, R.fmt_mean_std(s["target_before"], **pct), R.fmt_mean_std(s["target_after"], **pct),
+                     R.fmt_mean_std(s["gain"], **pct), R.fmt_mean_std(s["source_after"], **pct), s["verdict"]))
+    text.append(R.markdown_table(("shift", "target before", "target after adaBN", "gain (points)",
+                                  "source acc. of adapted net", "verdict"), rows))
+    text.append(f"\nVerdict: *helps* = every seed gains and the mean gain exceeds {100 * results['clear_gain']:.0f} "
+                "point; *hurts* = the reverse; otherwise *no clear effect*.\n")
+    text.append("## Per seed\n")
+    seed_rows = []
+    for run in results["runs"]:
+        for shift in config["shifts"]:
+            s = run["shifts"][shift]
+            seed_rows.append((run["seed"], shift, f"{100 * run['source_accuracy']:.1f}",
+                              f"{100 * s['target_before']:.1f}", f"{100 * s['target_after']:.1f}",
+                              f"{100 * s['gain']:+.1f}"))
+    text.append(R.markdown_table(("seed", "shift", "source", "target before", "target after", "gain"), seed_rows))
+    return "\n".join(text) + "\n"
+
+
+def run(config: AdaBNConfig, *, command: str, progress: bool = False) -> dict:
+    """Every seed and shift; returns the results dict that ``build_markdown`` renders."""
+    from ..devices import resolve_device
+
+    config = config.validate()
+    device = resolve_device(config.device)
+    start = time.perf_counter()
+    runs = [run_seed(config, seed, device, progress) for seed in
+            tqdm(config.seeds, desc="adabn seeds", disable=not progress)]
+    return {
+        "experiment": "adabn", "command": command, "config": asdict(config),
+        "environment": R.environment(device), "seconds": time.perf_counter() - start,
+        "clear_gain": CLEAR_GAIN, "runs": runs, "summary": summarize_runs(runs, config.shifts),
+    }
