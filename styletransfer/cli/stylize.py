@@ -11,6 +11,9 @@ from ..api import adain_files, stylize_files
 from ..errors import UsageError
 from ..imageio import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS
 from ..losses import STYLE_LOSSES
+from ..adain import ADAIN_LAYER, DECODER_PLAN
+from ..precision import DEFAULT_PRECISION, PRECISIONS
+from ..tiling import exact_halo
 from .params import FLOATS, NAMES, SIZES, parse_loss_list, parse_loss_params
 
 EXISTING = click.Path(exists=False, dir_okay=True)
@@ -19,7 +22,8 @@ METHODS = ("optimize", "adain")
 OPTIMIZE_ONLY = ("losses", "loss_param", "optimizer", "lr", "steps", "init", "size", "scales", "style_scale",
                  "style_layers", "layer_weights", "content_layers", "style_weight", "content_weight", "tv_weight",
                  "normalize", "seed")
-ADAIN_ONLY = ("decoder", "alpha", "content_size", "style_size", "crop", "content_dir", "style_dir", "ext")
+ADAIN_ONLY = ("decoder", "alpha", "content_size", "style_size", "crop", "content_dir", "style_dir", "ext",
+              "precision", "channels_last", "tile_size", "tile_halo")
 EXTENSIONS = sorted({suffix[1:] for suffix in OUTPUT_FORMATS})
 
 
@@ -55,6 +59,16 @@ EXTENSIONS = sorted({suffix[1:] for suffix in OUTPUT_FORMATS})
 @click.option("--style-dir", type=EXISTING, default=None, help="[adain] Use every image in this folder, one at a time.")
 @click.option("--ext", type=click.Choice(EXTENSIONS), default="png", show_default=True,
               help="[adain] Output format in folder mode.")
+@click.option("--precision", type=click.Choice(PRECISIONS.names()), default=DEFAULT_PRECISION, show_default=True,
+              help="[adain] bf16: bfloat16 networks, faster where the CPU (AVX512-BF16, AMX) or GPU has it natively.")
+@click.option("--channels-last/--no-channels-last", default=True, show_default=True,
+              help="[adain] NHWC memory format for the networks (same results, faster on CPUs).")
+@click.option("--tile-size", type=click.IntRange(min=0), default=None,
+              help=f"[adain] Stylise in tiles of N pixels a side (a multiple of 8); 0: never. Default: "
+                   f"{FF.DEFAULT_TILE_SIZE} above {FF.TILE_THRESHOLD_PIXELS:,} pixels.")
+@click.option("--tile-halo", type=click.IntRange(min=0), default=None,
+              help="[adain] Pixels of overlap around each tile (a multiple of 8). Default: the networks' reach "
+                   f"({exact_halo(ADAIN_LAYER, DECODER_PLAN)}), which makes tiling exact.")
 # --method optimize
 @click.option("--loss", "losses", multiple=True, default=("gram",), show_default=True,
               help=f"Style loss(es) with weights, e.g. gram:0.5,bn-stats:0.5. One of: {', '.join(STYLE_LOSSES.names())}.")
@@ -152,6 +166,10 @@ def _run_adain(content, styles, opts) -> None:
         content_size=FF.DEFAULT_SIZE if opts["content_size"] is None else opts["content_size"],
         style_size=FF.DEFAULT_SIZE if opts["style_size"] is None else opts["style_size"],
         crop=opts["crop"],
+        precision=opts["precision"],
+        channels_last=opts["channels_last"],
+        tile_size=opts["tile_size"],
+        tile_halo=opts["tile_halo"],
     )
     run = adain_files(content, styles, opts["output"], config, decoder=opts["decoder"], weights=opts["weights"],
                       pooling=opts["pooling"], mask=opts["mask"], content_dir=opts["content_dir"],
