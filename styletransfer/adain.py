@@ -48,6 +48,17 @@ def adain(content: Tensor, style_mean: Tensor, style_std: Tensor, eps: float = A
     return (content - mean) / std * style_std + style_mean
 
 
+def adain_affine(content_mean: Tensor, content_std: Tensor, style_mean: Tensor, style_std: Tensor,
+                 alpha: float = 1.0) -> tuple[Tensor, Tensor]:
+    """AdaIN blended with the content, α·AdaIN(x) + (1 − α)·x, as a per-channel affine map.
+
+    Returns (scale, shift) with x·scale + shift equal to it: scale = α·σ(y)/σ(x) + 1 − α and
+    shift = α·(μ(y) − μ(x)·σ(y)/σ(x)). Statistics broadcast like (N, C, 1, 1).
+    """
+    ratio = style_std / content_std
+    return alpha * ratio + (1 - alpha), alpha * (style_mean - content_mean * ratio)
+
+
 class Decoder(nn.Sequential):
     """relu4_1 features → RGB image, with an optional normalization after each inner conv."""
 
@@ -133,7 +144,7 @@ class AdaINModel(nn.Module):
 
     def style_statistics(self, style: Tensor) -> tuple[Tensor, Tensor]:
         """μ and σ of the style's relu4_1 features; compute once, reuse for many contents."""
-        return mean_std(self.encode(style))
+        return mean_std(self.encode(style).float())  # statistics in float32 whatever the network's dtype
 
     def forward(self, content: Tensor, style_mean: Tensor, style_std: Tensor, alpha: float = 1.0) -> Tensor:
         features = self.encode(content)

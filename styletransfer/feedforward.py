@@ -12,11 +12,21 @@ What it adds to :class:`~styletransfer.adain.AdaINModel`:
   poolings deep) and the output cropped back, so the output is exactly the content's size;
 * style statistics computed once and reused: :meth:`AdaINStylizer.style_statistics` returns
   them, and :meth:`AdaINStylizer.stylize` takes them in place of style images;
-* colour preservation from :mod:`styletransfer.color`.
+* colour preservation from :mod:`styletransfer.color`;
+* speed: channels-last memory format (default) and optional bfloat16 networks
+  (``precision="bf16"``), on a trimmed copy of the model (encoder up to relu4_1), so the
+  caller's model is left as it is;
+* bounded memory for large images: above a pixel threshold the image is stylised in tiles with
+  a halo, sharing global content statistics (see :mod:`styletransfer.tiling`).
+
+AdaIN followed by the α blend is a per-channel affine map of the content features
+(:func:`~styletransfer.adain.adain_affine`), which is how it is applied here: one multiply-add.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 from dataclasses import asdict, dataclass
 from typing import Sequence
@@ -26,15 +36,23 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import color
-from .adain import ADAIN_LAYER, AdaINModel, adain, check_decoder_encoder
+from .adain import ADAIN_EPS, ADAIN_LAYER, DECODER_PLAN, AdaINModel, adain_affine, check_decoder_encoder
 from .encoder import VGGEncoder
 from .errors import ImageError, UsageError, WeightsError
 from .imageio import MIN_SIDE, resize_edge, resize_to
+from .precision import DEFAULT_PRECISION, check_precision, dtype_of
+from .tiling import FEATURE_STRIDE, Box, ChannelMoments, exact_halo, plan_tiles
 
-PAD_MULTIPLE = 8  # relu4_1 lies after three 2x poolings
+PAD_MULTIPLE = FEATURE_STRIDE  # relu4_1 lies after three 2x poolings
 DEFAULT_SIZE = 512  # pytorch-AdaIN's --content_size / --style_size (shorter side)
 MASK_THRESHOLD = 0.5  # a feature cell is foreground when at least half its pixels are white
 MIN_REGION = 2  # positions needed for an unbiased variance
+DEFAULT_TILE_SIZE = 1024  # pixels a side, when tiling is automatic
+TILE_THRESHOLD_PIXELS = 1536 * 1536  # automatic tiling above this many (padded) pixels
+MIN_TILE_SIZE = 2 * FEATURE_STRIDE
+# Decoder norms that act on each position alone (batch norm in evaluation mode is a per-channel
+# affine map); the others normalise over the whole image, which tiles would change.
+POINTWISE_NORMS = ("none", "batch")
 
 
 @dataclass(frozen=True)
@@ -55,6 +73,10 @@ class AdaINConfig:
     content_size: int = DEFAULT_SIZE  # shorter side; 0 keeps the original size
     style_size: int = DEFAULT_SIZE  # shorter side; 0 keeps the original size
     crop: bool = False  # centre crop to a square after resizing
+    precision: str = DEFAULT_PRECISION  # fp32, or bf16: bfloat16 networks (fast where native)
+    channels_last: bool = True  # NHWC memory format for the networks: same results, faster on CPUs
+    tile_size: int | None = None  # pixels a side; None: automatic above TILE_THRESHOLD_PIXELS; 0: never
+    tile_halo: int | None = None  # pixels around each tile; None: the exact halo (tiling.exact_halo)
 
     def validate(self) -> "AdaINConfig":
         if not (isinstance(self.alpha, (int, float)) and 0.0 <= self.alpha <= 1.0):
@@ -66,6 +88,13 @@ class AdaINConfig:
         for flag, size in (("--content-size", self.content_size), ("--style-size", self.style_size)):
             if size != 0 and size < MIN_SIDE:
                 raise UsageError(f"{flag} must be 0 (keep the original size) or ≥ {MIN_SIDE}, got {size}")
+        dtype_of(self.precision)
+        if self.tile_size is not None and self.tile_size != 0 and (
+                self.tile_size < MIN_TILE_SIZE or self.tile_size % FEATURE_STRIDE):
+            raise UsageError(f"--tile-size must be 0 (no tiling) or a multiple of {FEATURE_STRIDE} that is "
+                             f"≥ {MIN_TILE_SIZE}, got {self.tile_size}")
+        if self.tile_halo is not None and (self.tile_halo < 0 or self.tile_halo % FEATURE_STRIDE):
+            raise UsageError(f"--tile-halo must be a multiple of {FEATURE_STRIDE} that is ≥ 0, got {self.tile_halo}")
         return self
 
     def to_dict(self) -> dict:
@@ -109,24 +138,56 @@ def mix_statistics(styles: Sequence[StyleStatistics], weights: Sequence[float] |
     return StyleStatistics(mean, std)
 
 
+def accumulate(moments: Sequence[ChannelMoments], features: Tensor, foreground: Tensor | None) -> None:
+    """Add (N, C, h, w) features to their regions' moments: one region (``foreground`` None),
+    or two, the positions where the (h, w) ``foreground`` is True and the rest."""
+    if foreground is None:
+        moments[0].add(features)
+        return
+    for region_moments, selected in zip(moments, (foreground, ~foreground)):
+        if bool(selected.all()):
+            region_moments.add(features)
+        elif bool(selected.any()):
+            region_moments.add(features[:, :, selected])  # (N, C, K)
+
+
+def region_affines(moments: Sequence[ChannelMoments], styles: Sequence[StyleStatistics],
+                   alpha: float) -> list[tuple[Tensor, Tensor]]:
+    """(scale, shift) of α·AdaIN + (1 − α)·identity for each region, from its content moments.
+
+    A region of one position (or none) has no variance: its normalised value is taken as 0, so
+    AdaIN gives the style mean there.
+    """
+    affines = []
+    for region_moments, style in zip(moments, styles):
+        if region_moments.count >= MIN_REGION:
+            mean, std = region_moments.mean_std(ADAIN_EPS)  # (N, C, 1, 1) each
+            affines.append(adain_affine(mean, std, style.mean, style.std, alpha))
+        else:
+            affines.append((torch.full_like(style.std, 1 - alpha), alpha * style.mean))
+    return affines
+
+
+def apply_affines(features: Tensor, foreground: Tensor | None, affines: Sequence[tuple[Tensor, Tensor]]) -> Tensor:
+    """features·scale + shift, with the region's (scale, shift) at each position."""
+    if foreground is None:
+        scale, shift = affines[0]
+    else:
+        where = foreground[None, None]  # (1, 1, h, w)
+        scale = torch.where(where, affines[0][0], affines[1][0])  # (N, C, h, w)
+        shift = torch.where(where, affines[0][1], affines[1][1])
+    return features * scale + shift
+
+
 def masked_adain(features: Tensor, foreground: Tensor, fg: StyleStatistics, bg: StyleStatistics) -> Tensor:
     """AdaIN per region: positions where ``foreground`` (h, w) is True get ``fg``, the rest ``bg``.
 
     Each region is normalised with its own channel statistics, so an all-True mask gives
-    exactly ``adain(features, fg.mean, fg.std)``.
+    ``adain(features, fg.mean, fg.std)`` (up to rounding).
     """
-    n, c = features.shape[:2]
-    flat = features.reshape(n, c, -1)  # (N, C, h*w)
-    selected = foreground.reshape(-1)  # (h*w,)
-    target = torch.empty_like(flat)
-    for region, stats in ((selected, fg), (~selected, bg)):
-        count = int(region.sum())
-        if count >= MIN_REGION:
-            part = flat[:, :, region].unsqueeze(-1)  # (N, C, K, 1)
-            target[:, :, region] = adain(part, stats.mean, stats.std).squeeze(-1)
-        elif count:  # one position: its normalised value is 0, so AdaIN gives the style mean
-            target[:, :, region] = stats.mean.reshape(-1, c, 1)  # (N or 1, C, 1)
-    return target.reshape(features.shape)
+    moments = [ChannelMoments(), ChannelMoments()]
+    accumulate(moments, features, foreground)
+    return apply_affines(features, foreground, region_affines(moments, (fg, bg), 1.0))
 
 
 def feature_mask(mask: Tensor, feature_size: tuple[int, int]) -> Tensor:
@@ -157,6 +218,19 @@ def decoder_warning(decoder_config: dict, encoder: VGGEncoder) -> str | None:
     return warning
 
 
+def compute_model(model: AdaINModel, dtype: torch.dtype, memory_format: torch.memory_format,
+                  device: torch.device) -> AdaINModel:
+    """The model as the stylizer runs it: ``model`` itself for float32 in the default layout,
+    otherwise a copy (encoder trimmed to relu4_1) in ``dtype`` and ``memory_format``."""
+    if dtype == torch.float32 and memory_format == torch.contiguous_format:
+        return model
+    encoder = model.encoder
+    trimmed = VGGEncoder(dataclasses.replace(encoder.spec, last_layer=ADAIN_LAYER))
+    trimmed.load_state_dict(encoder.state_dict(), strict=False)  # the layers past relu4_1 are left out
+    network = AdaINModel(trimmed, copy.deepcopy(model.decoder))
+    return network.to(device=device, dtype=dtype, memory_format=memory_format).eval()
+
+
 class AdaINStylizer:
     """One AdaIN model with one config, ready to stylise many content images."""
 
@@ -169,6 +243,31 @@ class AdaINStylizer:
         self.config = (config or AdaINConfig()).validate()
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
+        self.dtype = check_precision(self.config.precision, self.device)
+        self.memory_format = torch.channels_last if self.config.channels_last else torch.contiguous_format
+        self.network = compute_model(self.model, self.dtype, self.memory_format, self.device)
+        self.halo = exact_halo(ADAIN_LAYER, DECODER_PLAN) if self.config.tile_halo is None else self.config.tile_halo
+        norm = getattr(self.model.decoder, "norm", "none")
+        if self.config.tile_size and norm not in POINTWISE_NORMS:
+            raise UsageError(f"this decoder's {norm!r} normalization works over the whole image, which tiles "
+                             "would change: use --tile-size 0")
+        self._tileable = norm in POINTWISE_NORMS
+
+    def tile_size(self, height: int, width: int, *, style: bool = False) -> int:
+        """The tile side used for an image of this size; 0 when it is processed whole.
+
+        Contents follow ``config.tile_size`` (automatic: tiles above TILE_THRESHOLD_PIXELS, if
+        the decoder allows). Styles are only encoded, for their statistics, and are tiled only
+        when above the threshold, whatever the tile size, so small tiles never slow them down.
+        """
+        size = self.config.tile_size
+        if size == 0:
+            return 0
+        if size is None or style:
+            if height * width <= TILE_THRESHOLD_PIXELS or not (style or self._tileable):
+                return 0
+            size = size or DEFAULT_TILE_SIZE
+        return size if max(height, width) > size else 0
 
     def prepare_content(self, content: Tensor) -> Tensor:
         """(3, H, W) → resized and cropped as the config says."""
@@ -196,7 +295,13 @@ class AdaINStylizer:
         return self._statistics(self.prepare_style(style, prepared_content))
 
     def _statistics(self, prepared_style: Tensor) -> StyleStatistics:
-        mean, std = self.model.style_statistics(prepared_style.unsqueeze(0).to(self.device))  # (1, C, 1, 1) each
+        image = prepared_style.unsqueeze(0).to(self.device)  # (1, 3, h, w)
+        tile_size = self.tile_size(*image.shape[-2:], style=True)
+        if not tile_size:
+            mean, std = self.network.style_statistics(self._network_input(image))  # (1, C, 1, 1) each
+        else:
+            _, (moments,) = self._encode_tiles(image, plan_tiles(*image.shape[-2:], tile_size), None, keep=False)
+            mean, std = moments.mean_std(ADAIN_EPS)
         return StyleStatistics(mean, std)
 
     @torch.inference_mode()
@@ -216,29 +321,89 @@ class AdaINStylizer:
         if color.uses_style_stage(cfg.preserve_color) and any(isinstance(s, StyleStatistics) for s in styles):
             raise UsageError(f"colour preservation {cfg.preserve_color!r} changes the style for each content "
                              "image: pass style images, not precomputed statistics")
+        if mask is not None:
+            if len(styles) != 2:
+                raise UsageError(f"a mask needs exactly two styles (foreground, background), got {len(styles)}")
+            if cfg.style_weights is not None:
+                raise UsageError("a mask and style interpolation weights cannot be combined")
         stats = [s if isinstance(s, StyleStatistics) else self._statistics(self.prepare_style(s, content_p))
                  for s in styles]
         height, width = content_p.shape[-2:]
-        features = self.model.encode(pad_to_multiple(content_p.unsqueeze(0)))  # (1, C, H'/8, W'/8)
-        if mask is not None:
-            if len(stats) != 2:
-                raise UsageError(f"a mask needs exactly two styles (foreground, background), got {len(stats)}")
-            if cfg.style_weights is not None:
-                raise UsageError("a mask and style interpolation weights cannot be combined")
-            region = feature_mask(self._prepare_mask(mask, content), features.shape[-2:])  # (h, w)
-            target = masked_adain(features, region, stats[0], stats[1])
-        else:
-            mixed = mix_statistics(stats, cfg.style_weights)
-            target = adain(features, mixed.mean, mixed.std)  # (1, C, h, w)
-        target = target * cfg.alpha + features * (1 - cfg.alpha)
-        output = self.model.decoder(target)[0, :, :height, :width]  # (3, H, W)
+        padded = pad_to_multiple(content_p.unsqueeze(0))  # (1, 3, H', W'), multiples of 8
+        cells = (padded.shape[-2] // FEATURE_STRIDE, padded.shape[-1] // FEATURE_STRIDE)
+        foreground = None if mask is None else feature_mask(self._prepare_mask(mask, content), cells)  # (h, w)
+        region_styles = stats if mask is not None else [mix_statistics(stats, cfg.style_weights)]
+        tiles = plan_tiles(*padded.shape[-2:], self.tile_size(*padded.shape[-2:]))
+        features, moments = self._encode_tiles(padded, tiles, foreground)
+        affines = region_affines(moments, region_styles, cfg.alpha)
+        output = self._decode_tiles(features, tiles, foreground, affines)[0, :, :height, :width]  # (3, H, W)
         output = color.finish_output(output, content_p, cfg.preserve_color)
-        return output.clamp(0, 1).cpu()
+        return output.clamp(0, 1).cpu().contiguous()
+
+    def _network_input(self, image: Tensor) -> Tensor:
+        return image.to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
+
+    def _encode_tiles(self, image: Tensor, tiles: list[Box], foreground: Tensor | None, *,
+                      keep: bool = True) -> tuple[Tensor | None, list[ChannelMoments]]:
+        """Pass 1: relu4_1 features of a (1, 3, H, W) image, tile by tile (each grown by the halo).
+
+        Returns the float32 feature map of the whole image (None unless ``keep``) and the
+        channel moments of each region, accumulated from every tile's own cells.
+        """
+        height, width = image.shape[-2:]
+        moments = [ChannelMoments() for _ in range(1 if foreground is None else 2)]
+        features: Tensor | None = None
+        for tile in tiles:
+            outer = tile.grow(self.halo, height, width)
+            encoded = self.network.encode(self._network_input(outer.crop(image)))  # (1, C, h_o, w_o)
+            cells = _cells(tile, outer, encoded, height, width)
+            own = cells.within(outer.scaled(1 / FEATURE_STRIDE)).crop(encoded).float()  # (1, C, h_t, w_t)
+            accumulate(moments, own, None if foreground is None else cells.crop(foreground))
+            if not keep:
+                continue
+            if len(tiles) == 1:
+                features = own
+                break
+            if features is None:
+                features = own.new_empty((*own.shape[:2], height // FEATURE_STRIDE, width // FEATURE_STRIDE))
+            cells.crop(features).copy_(own)
+        return features, moments
+
+    def _decode_tiles(self, features: Tensor, tiles: list[Box], foreground: Tensor | None,
+                      affines: list[tuple[Tensor, Tensor]]) -> Tensor:
+        """Pass 2: AdaIN (as per-region affine maps) and the decoder, tile by tile (each grown by
+        the halo, which is cropped off the output). Returns (1, 3, H, W) in float32."""
+        rows, cols = features.shape[-2:]
+        margin = self.halo // FEATURE_STRIDE
+        output: Tensor | None = None
+        for tile in tiles:
+            cells = tile.scaled(1 / FEATURE_STRIDE)
+            outer = cells.grow(margin, rows, cols)
+            target = apply_affines(outer.crop(features), None if foreground is None else outer.crop(foreground),
+                                   affines)  # (1, C, h_o, w_o)
+            decoded = self.network.decoder(self._network_input(target))  # (1, 3, 8·h_o, 8·w_o)
+            own = cells.within(outer).scaled(FEATURE_STRIDE).crop(decoded).float()
+            if len(tiles) == 1:
+                return own
+            if output is None:
+                output = own.new_empty((1, 3, rows * FEATURE_STRIDE, cols * FEATURE_STRIDE))
+            tile.crop(output).copy_(own)
+        assert output is not None
+        return output
 
     def _prepare_mask(self, mask: Tensor, content: Tensor) -> Tensor:
         """The mask stretched to the content's original size, then resized/cropped like it."""
         mask = resize_to(grayscale(mask).float(), *content.shape[-2:])  # (1, H0, W0)
         return prepare_image(mask, self.config.content_size, self.config.crop).to(self.device)  # (1, H, W)
+
+
+def _cells(tile: Box, outer: Box, encoded: Tensor, height: int, width: int) -> Box:
+    """A tile's own feature cells. Tiles start on multiples of 8; one ending at the image's edge
+    owns every cell the encoder gives up to there (ceil-mode pooling makes a partial cell)."""
+    start = outer.scaled(1 / FEATURE_STRIDE)
+    bottom = start.top + encoded.shape[-2] if tile.bottom == height else tile.bottom // FEATURE_STRIDE
+    right = start.left + encoded.shape[-1] if tile.right == width else tile.right // FEATURE_STRIDE
+    return Box(tile.top // FEATURE_STRIDE, tile.left // FEATURE_STRIDE, bottom, right)
 
 
 def _checked(image: Tensor, what: str, flag: str) -> Tensor:

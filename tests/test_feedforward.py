@@ -77,8 +77,9 @@ def test_masked_adain_normalises_each_region_with_its_own_statistics(rng):
     features = torch.randn(1, 8, 6, 7, generator=rng) * 3 + 1
     fg, bg = random_stats(rng), random_stats(rng)
     everywhere = torch.ones(6, 7, dtype=torch.bool)
-    assert torch.equal(masked_adain(features, everywhere, fg, bg), adain(features, fg.mean, fg.std))
-    assert torch.equal(masked_adain(features, ~everywhere, fg, bg), adain(features, bg.mean, bg.std))
+    # AdaIN is applied as one multiply-add with statistics summed in float64: equal up to rounding
+    torch.testing.assert_close(masked_adain(features, everywhere, fg, bg), adain(features, fg.mean, fg.std))
+    torch.testing.assert_close(masked_adain(features, ~everywhere, fg, bg), adain(features, bg.mean, bg.std))
     region = torch.zeros(6, 7, dtype=torch.bool)
     region[:, :3] = True
     out = masked_adain(features, region, fg, bg)
@@ -114,14 +115,15 @@ def test_output_has_exactly_the_content_size(model, images):
 
 def test_alpha_zero_reproduces_decode_encode(model, images):
     content, styles = images
-    out = stylizer(model, alpha=0.0).stylize(content, styles)
+    # the plain layout runs the caller's model itself, so the comparison below is exact
+    out = stylizer(model, alpha=0.0, channels_last=False).stylize(content, styles)
     with torch.inference_mode():
         expected = model.decoder(model.encode(pad_to_multiple(content.unsqueeze(0))))[0, :, :ODD[0], :ODD[1]]
     assert torch.equal(out, expected.clamp(0, 1))
     aligned = content[:, :24, :32]  # a multiple of 8: no padding at all
     with torch.inference_mode():
         plain = model.decoder(model.encode(aligned.unsqueeze(0)))[0].clamp(0, 1)
-    assert torch.equal(stylizer(model, alpha=0.0).stylize(aligned, styles), plain)
+    assert torch.equal(stylizer(model, alpha=0.0, channels_last=False).stylize(aligned, styles), plain)
     assert not torch.allclose(stylizer(model, alpha=1.0).stylize(aligned, styles), plain, atol=1e-2)
 
 

@@ -104,4 +104,5 @@ class ListParam(click.ParamType):
 FLOATS = ListParam(parse_float_list, "floats", minimum=0.0)
 SIGNED_FLOATS = ListParam(parse_float_list, "floats")
 SIZES = ListParam(parse_int_list, "sizes", minimum=16)
+STEPS = ListParam(parse_int_list, "steps", minimum=1)
 NAMES = ListParam(parse_name_list, "names")

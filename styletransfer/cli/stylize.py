@@ -11,15 +11,20 @@ from ..api import adain_files, stylize_files
 from ..errors import UsageError
 from ..imageio import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS
 from ..losses import STYLE_LOSSES
-from .params import FLOATS, NAMES, SIZES, parse_loss_list, parse_loss_params
+from ..adain import ADAIN_LAYER, DECODER_PLAN
+from ..precision import DEFAULT_PRECISION, PRECISIONS
+from ..tiling import exact_halo
+from .params import FLOATS, NAMES, SIZES, STEPS, parse_loss_list, parse_loss_params
 
 EXISTING = click.Path(exists=False, dir_okay=True)
 METHODS = ("optimize", "adain")
 # Flags that only one method reads; giving one to the other method is a usage error.
-OPTIMIZE_ONLY = ("losses", "loss_param", "optimizer", "lr", "steps", "init", "size", "scales", "style_scale",
+OPTIMIZE_ONLY = ("losses", "loss_param", "optimizer", "lr", "steps", "steps_per_scale", "init", "size", "scales",
+                 "style_scale",
                  "style_layers", "layer_weights", "content_layers", "style_weight", "content_weight", "tv_weight",
                  "normalize", "seed")
-ADAIN_ONLY = ("decoder", "alpha", "content_size", "style_size", "crop", "content_dir", "style_dir", "ext")
+ADAIN_ONLY = ("decoder", "alpha", "content_size", "style_size", "crop", "content_dir", "style_dir", "ext",
+              "channels_last", "tile_size", "tile_halo")
 EXTENSIONS = sorted({suffix[1:] for suffix in OUTPUT_FORMATS})
 
 
@@ -55,6 +60,14 @@ EXTENSIONS = sorted({suffix[1:] for suffix in OUTPUT_FORMATS})
 @click.option("--style-dir", type=EXISTING, default=None, help="[adain] Use every image in this folder, one at a time.")
 @click.option("--ext", type=click.Choice(EXTENSIONS), default="png", show_default=True,
               help="[adain] Output format in folder mode.")
+@click.option("--channels-last/--no-channels-last", default=True, show_default=True,
+              help="[adain] NHWC memory format for the networks (same results, faster on CPUs).")
+@click.option("--tile-size", type=click.IntRange(min=0), default=None,
+              help=f"[adain] Stylise in tiles of N pixels a side (a multiple of 8); 0: never. Default: "
+                   f"{FF.DEFAULT_TILE_SIZE} above {FF.TILE_THRESHOLD_PIXELS:,} pixels.")
+@click.option("--tile-halo", type=click.IntRange(min=0), default=None,
+              help="[adain] Pixels of overlap around each tile (a multiple of 8). Default: the networks' reach "
+                   f"({exact_halo(ADAIN_LAYER, DECODER_PLAN)}), which makes tiling exact.")
 # --method optimize
 @click.option("--loss", "losses", multiple=True, default=("gram",), show_default=True,
               help=f"Style loss(es) with weights, e.g. gram:0.5,bn-stats:0.5. One of: {', '.join(STYLE_LOSSES.names())}.")
@@ -63,6 +76,8 @@ EXTENSIONS = sorted({suffix[1:] for suffix in OUTPUT_FORMATS})
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Learning rate (default 1 for L-BFGS, 0.02 for Adam).")
 @click.option("--steps", type=click.IntRange(min=1), default=300, show_default=True, help="Steps per scale.")
+@click.option("--steps-per-scale", type=STEPS, default=None,
+              help="Steps at each of --scales, e.g. 300,100 (overrides --steps).")
 @click.option("--init", default="content", show_default=True, help="content, noise, or an image path.")
 @click.option("--size", type=click.IntRange(min=16), default=512, show_default=True, help="Output long edge.")
 @click.option("--scales", type=SIZES, default=None, help="Coarse-to-fine long edges, e.g. 256,512 (overrides --size).")
@@ -78,6 +93,9 @@ EXTENSIONS = sorted({suffix[1:] for suffix in OUTPUT_FORMATS})
               help="Divide each style loss by its value on the content image.")
 @click.option("--seed", type=int, default=0, show_default=True)
 # both
+@click.option("--precision", type=click.Choice(PRECISIONS.names()), default=DEFAULT_PRECISION, show_default=True,
+              help="bf16: bfloat16 convolutions (statistics and losses stay float32); faster where the CPU "
+                   "(AVX512-BF16, AMX) or GPU computes bfloat16 natively.")
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write a JSON report here.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
               help="Refuse larger input images.")
@@ -128,11 +146,13 @@ def _run_optimize(content, styles, opts) -> None:
         optimizer=opts["optimizer"],
         lr=opts["lr"],
         steps=opts["steps"],
+        steps_per_scale=opts["steps_per_scale"],
         init=opts["init"],
         scales=opts["scales"] or (opts["size"],),
         style_scale=opts["style_scale"],
         style_blend=opts["style_blend"],
         seed=opts["seed"],
+        precision=opts["precision"],
     )
     result = stylize_files(content, styles, opts["output"], config, weights=opts["weights"], pooling=opts["pooling"],
                            device=opts["device"], report=opts["report"], progress=opts["progress"],
@@ -152,6 +172,10 @@ def _run_adain(content, styles, opts) -> None:
         content_size=FF.DEFAULT_SIZE if opts["content_size"] is None else opts["content_size"],
         style_size=FF.DEFAULT_SIZE if opts["style_size"] is None else opts["style_size"],
         crop=opts["crop"],
+        precision=opts["precision"],
+        channels_last=opts["channels_last"],
+        tile_size=opts["tile_size"],
+        tile_halo=opts["tile_halo"],
     )
     run = adain_files(content, styles, opts["output"], config, decoder=opts["decoder"], weights=opts["weights"],
                       pooling=opts["pooling"], mask=opts["mask"], content_dir=opts["content_dir"],

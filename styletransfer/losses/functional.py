@@ -145,11 +145,51 @@ def random_fourier_frequencies(channels: int, num_features: int, sigma: float,
     return w, b
 
 
-def rff_mean_embedding(features: Tensor, w: Tensor, b: Tensor) -> Tensor:
-    """mean_i φ(x_i) with φ(x) = sqrt(2/D)·cos(Wx + b); shape (N, D). Cost O(M·C·D)."""
+RFF_CHUNK = 16_384  # positions per block: the projection of a block is D × RFF_CHUNK floats
+
+
+def _projection(w: Tensor, b: Tensor, block: Tensor) -> Tensor:
+    return torch.matmul(w, block) + b.view(-1, 1)  # (N, D, m) = (D, C) @ (N, C, m) + (D, 1)
+
+
+class _CosineMean(torch.autograd.Function):
+    """Σ_i cos(W x_i + b) over positions, in blocks of positions, with a hand-written backward.
+
+    Autograd would keep the whole (N, D, M) projection for the backward pass (at relu1_1 of a
+    1024² image, D = 256: a gigabyte per tensor); here each block's projection is recomputed
+    in the backward pass instead, so memory stays O(N·D·chunk). d/dx_i = −Wᵀ (g ⊙ sin(W x_i + b)).
+    """
+
+    @staticmethod
+    def forward(ctx, f: Tensor, w: Tensor, b: Tensor, chunk: int) -> Tensor:
+        total = f.new_zeros(f.shape[0], w.shape[0])  # (N, D)
+        for start in range(0, f.shape[-1], chunk):
+            total += torch.cos(_projection(w, b, f[..., start:start + chunk])).sum(dim=-1)
+        ctx.save_for_backward(f, w, b)
+        ctx.chunk = chunk
+        return total
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        f, w, b = ctx.saved_tensors
+        grad_f = torch.empty_like(f)  # (N, C, M)
+        for start in range(0, f.shape[-1], ctx.chunk):
+            block = slice(start, start + ctx.chunk)
+            sines = torch.sin(_projection(w, b, f[..., block]))  # (N, D, m)
+            grad_f[..., block] = -torch.matmul(w.t(), sines * grad.unsqueeze(-1))  # (N, C, m)
+        return grad_f, None, None, None
+
+
+def rff_mean_embedding(features: Tensor, w: Tensor, b: Tensor, chunk: int = RFF_CHUNK) -> Tensor:
+    """mean_i φ(x_i) with φ(x) = sqrt(2/D)·cos(Wx + b); shape (N, D). Cost O(M·C·D).
+
+    Evaluated over blocks of ``chunk`` positions, so memory is O(N·D·chunk) in both passes;
+    the value does not depend on ``chunk`` beyond float rounding. W and b are constants (no
+    gradient flows to them).
+    """
     f = flatten(features)  # (N, C, M)
-    projection = torch.einsum("dc,ncm->ndm", w.to(f), f) + b.to(f).view(1, -1, 1)  # (N, D, M)
-    return torch.cos(projection).mean(dim=-1) * math.sqrt(2.0 / w.shape[0])
+    total = _CosineMean.apply(f, w.to(f), b.to(f), int(chunk))  # (N, D)
+    return total * (math.sqrt(2.0 / w.shape[0]) / f.shape[-1])
 
 
 def mmd_rbf_rff(x: Tensor, y: Tensor, w: Tensor, b: Tensor) -> Tensor:

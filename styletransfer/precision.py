@@ -1,0 +1,51 @@
+"""Numeric precision of the networks, by name: ``fp32`` (the default) or ``bf16``.
+
+``bf16`` runs the convolutions in bfloat16 (8 bits of mantissa, float32's exponent range, so no
+loss scaling is needed). It is fast where the hardware computes bfloat16 natively: NVIDIA GPUs
+from Ampere on, and CPUs with AVX512-BF16 or AMX. Elsewhere it still runs, emulated and slower,
+with a warning. Statistics (means, standard deviations, losses) stay in float32 or float64.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from .registry import Registry
+
+PRECISIONS: Registry[torch.dtype] = Registry("precision")
+PRECISIONS.register("fp32")(torch.float32)
+PRECISIONS.register("bf16")(torch.bfloat16)
+DEFAULT_PRECISION = "fp32"
+
+
+class PrecisionWarning(UserWarning):
+    """A precision that runs, but not natively (slowly) on this device."""
+
+
+def dtype_of(name: str) -> torch.dtype:
+    """The torch dtype of a precision name; unknown names are a UsageError with a suggestion."""
+    return PRECISIONS.get(name)
+
+
+def native_bf16(device: torch.device | str) -> bool:
+    """Whether ``device`` computes bfloat16 natively (not by conversion to float32)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        cpu = getattr(torch, "cpu", None)
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(bool(getattr(cpu, check, lambda: False)()) for check in checks)
+    return False
+
+
+def check_precision(name: str, device: torch.device | str) -> torch.dtype:
+    """The dtype for ``name`` on ``device``; warns when bf16 would be emulated (slow)."""
+    dtype = dtype_of(name)
+    if dtype == torch.bfloat16 and not native_bf16(device):
+        warnings.warn(f"--precision bf16: {torch.device(device)} has no native bfloat16 support detected, so it "
+                      "runs emulated and may be slower than fp32; use --precision fp32", PrecisionWarning,
+                      stacklevel=3)
+    return dtype
