@@ -1,17 +1,23 @@
 """Benchmarks: the package against a plain baseline (scripts/baseline.py), side by side in one run.
 
-    python scripts/bench.py --quick          # CPU, a few minutes (README's table)
-    python scripts/bench.py --full --device cuda
+    python scripts/bench.py --quick                          # CPU, under ~10 minutes on 2 cores
+    python scripts/bench.py --full --device cuda --compile   # the full table, on a GPU
+    python scripts/bench.py --quick --only adain_pair,tiled  # some rows only
 
-Every row runs in its own subprocess, so its peak RSS is its own. Times are medians over
-repeats. Weights are random (time does not depend on their values). Prints a table and writes
-JSON (``--json``, default bench.json).
+Every measurement runs in its own subprocess, so its peak RSS (``ru_maxrss``) is its own. Times
+are medians over repeats after one untimed warm-up (oneDNN/cuDNN pick their kernels on the
+first call), except where a row says otherwise. Weights are random unless
+``--encoder-weights vgg_normalised.pth --decoder-weights decoder.pth`` are given (time does not
+depend on the weights; fidelity numbers such as the bf16 PSNR do, see README, Performance). The
+load average is recorded with every row: on a shared machine the ratios are what to read.
+Prints a table and writes JSON (``--json``, default bench.json).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -28,12 +34,36 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+PSNR_GUARD_DB = 40.0  # bf16 output vs fp32 output
+TILED_PSNR_GUARD_DB = 35.0  # tiled vs untiled
+STYLE_WEIGHT, CONTENT_WEIGHT, TV_WEIGHT = 20.0, 1.0, 1e-3  # the package's defaults, for the baseline
+OUTPUT_MEAN, OUTPUT_STD = 0.5, 0.25  # random decoders are calibrated to give images, not saturation
+
 SETTINGS = {
-    "quick": {"opt_sizes": [256], "opt_steps": 5, "ttr_size": 256, "ttr_steps": 300,
-              "ttr_scales": [128, 256], "ttr_coarse_steps": 150, "repeats": 2},
-    "full": {"opt_sizes": [256, 512], "opt_steps": 10, "ttr_size": 512, "ttr_steps": 300,
-             "ttr_scales": [256, 512], "ttr_coarse_steps": 200, "repeats": 5},
+    "quick": {
+        "adain_sizes": [256, 512, 1024], "adain_repeats": {256: 3, 512: 2, 1024: 1},
+        "many_size": 256, "many_count": 8,
+        "opt_sizes": [256], "opt_memory_sizes": [512], "opt_repeats": 2,
+        "ttr_size": 256, "ttr_steps": 150, "ttr_scales": [128, 256], "ttr_steps_per_scale": [100, 150],
+        "train_size": 256, "train_batch": 8, "train_steps": 1,
+        "mmd_size": 1024, "mmd_repeats": 1,
+        "tiled_size": 1024, "tiled_tile": 512,
+        "large_size": 4096, "psnr_size": 512, "psnr_pairs": 2,
+    },
+    "full": {
+        "adain_sizes": [256, 512, 1024], "adain_repeats": {256: 10, 512: 10, 1024: 5},
+        "many_size": 512, "many_count": 8,
+        "opt_sizes": [256, 512], "opt_memory_sizes": [1024], "opt_repeats": 5,
+        "ttr_size": 512, "ttr_steps": 300, "ttr_scales": [256, 512], "ttr_steps_per_scale": [200, 300],
+        "train_size": 256, "train_batch": 8, "train_steps": 10,
+        "mmd_size": 1024, "mmd_repeats": 3,
+        "tiled_size": 1024, "tiled_tile": 256,
+        "large_size": 4096, "psnr_size": 512, "psnr_pairs": 4,
+    },
 }
+
+
+# --- measuring ---------------------------------------------------------------------------------
 
 
 def peak_rss_mb() -> float:
@@ -45,8 +75,10 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def timed(fn, device, repeats: int) -> float:
-    fn()  # warm-up
+def timed(fn, device, repeats: int, warmup: bool = True) -> float:
+    """Median seconds of ``repeats`` calls of ``fn`` (after one untimed call if ``warmup``)."""
+    if warmup:
+        fn()
     sync(device)
     times = []
     for _ in range(repeats):
@@ -57,27 +89,230 @@ def timed(fn, device, repeats: int) -> float:
     return statistics.median(times)
 
 
-def sample_images(size: int, device: torch.device, count: int = 1) -> list[torch.Tensor]:
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """dB for images in [0, 1]; inf when equal."""
+    mse = float(((a.double() - b.double()) ** 2).mean())
+    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+def seam_ratio(image: torch.Tensor, tiles) -> float:
+    """Mean |neighbour difference| across tile boundaries over the mean elsewhere (1: no seams)."""
+    ratios = []
+    for axis, starts in ((-1, {t.left for t in tiles}), (-2, {t.top for t in tiles})):
+        steps = image.diff(dim=axis).abs().mean(dim=[d for d in range(image.dim()) if d != image.dim() + axis])
+        at = torch.zeros_like(steps, dtype=torch.bool)
+        at[[s - 1 for s in starts if 0 < s <= steps.numel()]] = True
+        if at.any():
+            ratios.append(float(steps[at].mean() / steps[~at].mean()))
+    return statistics.mean(ratios) if ratios else 1.0
+
+
+# --- shared setup ------------------------------------------------------------------------------
+
+
+def sample_images(size: int, device: torch.device, count: int = 1, offset: int = 0) -> list[torch.Tensor]:
+    """Assets (content images first, then styles) resized to size², each (1, 3, size, size)."""
     from styletransfer.imageio import load_image, resize_to
 
     root = HERE.parent / "assets"
     paths = sorted((root / "content").glob("*.jpg")) + sorted((root / "style").glob("*.jpg"))
-    return [resize_to(load_image(paths[i % len(paths)]), size, size).unsqueeze(0).to(device) for i in range(count)]
+    return [resize_to(load_image(paths[(offset + i) % len(paths)]), size, size).unsqueeze(0).to(device)
+            for i in range(count)]
 
 
-def encoders(device):
-    import baseline as B
+def style_image(size: int, device: torch.device) -> torch.Tensor:
+    from styletransfer.imageio import load_image, resize_to
+
+    path = sorted((HERE.parent / "assets" / "style").glob("*.jpg"))[1]
+    return resize_to(load_image(path), size, size).unsqueeze(0).to(device)
+
+
+def quiet_load_encoder(source: str):
     from styletransfer.weights import load_encoder
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        encoder = load_encoder("random:0").to(device)
+        return load_encoder(source)
+
+
+def encoders(device):
+    """Our torchvision-layout VGG19 (random:0) and the baseline's VGG19 with the same weights,
+    the baseline's ImageNet normalisation moved to ``device`` once."""
+    import baseline as B
+
+    encoder = quiet_load_encoder("random:0").to(device)
     vgg = B.vgg19_features()
     vgg.load_state_dict({k.removeprefix("features."): v for k, v in encoder.torchvision_state_dict().items()})
+    for name in ("IMAGENET_MEAN", "IMAGENET_STD"):
+        setattr(B, name, getattr(B, name).to(device))
     return encoder, vgg.to(device).eval()
 
 
-# --- rows ---------------------------------------------------------------------------------
+def he_init_(module: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Variance-preserving random weights (N(0, 2/fan_in)), zero biases."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, torch.nn.Conv2d):
+                fan_in = layer.weight[0].numel()
+                layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * (2.0 / fan_in) ** 0.5)
+                layer.bias.zero_()
+    return module
+
+
+def adain_networks(args, device):
+    """(baseline vgg[:31], baseline decoder, our AdaINModel) with identical weights, evaluation mode.
+
+    Random weights unless --encoder-weights/--decoder-weights name pytorch-AdaIN's files; a random
+    decoder's last conv is calibrated so its outputs on the benchmark images have mean 0.5 and
+    std 0.25 per channel (pixels mostly inside [0, 1], so PSNRs and seams mean something).
+    """
+    import baseline as B
+    from styletransfer.adain import ADAIN_LAYER, AdaINModel, Decoder, adain, mean_std
+    from styletransfer.weights import encoder_from_state, load_state_file
+
+    vgg, decoder = B.adain_vgg(), B.adain_decoder()
+    if args.encoder_weights:
+        vgg.load_state_dict(load_state_file(args.encoder_weights), strict=False)  # children 31+ are not used
+    else:
+        he_init_(vgg, seed=0)
+    if args.decoder_weights:
+        decoder.load_state_dict(load_state_file(args.decoder_weights))
+    else:
+        he_init_(decoder, seed=1)
+        with torch.no_grad():
+            content, style = sample_images(256, torch.device("cpu"), 1)[0], style_image(256, torch.device("cpu"))
+            features = vgg(content)
+            target = torch.cat([features, adain(features, *mean_std(vgg(style)))])
+            out = decoder(target)  # (2, 3, H, W)
+            mean, std = out.mean(dim=(0, 2, 3)), out.std(dim=(0, 2, 3))
+            gain = OUTPUT_STD / std
+            decoder[-1].weight.mul_(gain.view(3, 1, 1, 1))
+            decoder[-1].bias.mul_(gain).add_(OUTPUT_MEAN - gain * mean)
+    ours_decoder = Decoder()
+    ours_decoder.load_state_dict(decoder.state_dict())
+    encoder = encoder_from_state(vgg.state_dict(), source=args.encoder_weights or "bench-random")
+    assert ADAIN_LAYER == encoder.layer_names[-1]
+    model = AdaINModel(encoder, ours_decoder).to(device).eval()
+    return vgg.to(device).eval(), decoder.to(device).eval(), model
+
+
+def our_stylizer(model, device, precision: str = "fp32", compile_: bool = False, **config):
+    from styletransfer.feedforward import AdaINConfig, AdaINStylizer
+
+    options = {"content_size": 0, "style_size": 0, "precision": precision, **config}
+    stylizer = AdaINStylizer(model, AdaINConfig(**options), device=device)
+    if compile_:
+        stylizer.network.encoder = torch.compile(stylizer.network.encoder)
+        stylizer.network.decoder = torch.compile(stylizer.network.decoder)
+    return stylizer
+
+
+def use_fast_math(device: torch.device) -> None:
+    """TF32 matmuls and convolutions on CUDA (ours only; the baseline keeps PyTorch's defaults)."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+
+
+# --- rows (each runs in its own subprocess) -------------------------------------------------
+
+
+def row_adain_pair(args, device) -> dict:
+    """One content and one style, both size²: seconds per stylised image (style encoded too)."""
+    vgg, decoder, model = adain_networks(args, device)
+    content, style = sample_images(args.size, device, 1)[0], style_image(args.size, device)
+    if args.impl == "baseline":
+        import baseline as B
+
+        def run():
+            return B.adain_style_transfer(vgg, decoder, content, style)
+    else:
+        use_fast_math(device)
+        stylizer = our_stylizer(model, device, args.impl, args.compile)
+
+        def run():
+            return stylizer.stylize(content[0], [style[0]])
+    setup = peak_rss_mb()
+    seconds = timed(run, device, args.repeats, warmup=args.repeats > 1)
+    return {"seconds": seconds, "setup_rss_mb": setup}
+
+
+def row_adain_many(args, device) -> dict:
+    """One style, ``count`` contents: seconds per image. The baseline re-encodes the style for
+    every pair; ours computes the style's statistics once."""
+    vgg, decoder, model = adain_networks(args, device)
+    contents = sample_images(args.size, device, args.count)
+    style = style_image(args.size, device)
+    if args.impl == "baseline":
+        import baseline as B
+
+        def run():
+            for content in contents:
+                B.adain_style_transfer(vgg, decoder, content, style)
+    else:
+        use_fast_math(device)
+        stylizer = our_stylizer(model, device, args.impl, args.compile)
+
+        def run():
+            statistics_ = stylizer.style_statistics(style[0])
+            for content in contents:
+                stylizer.stylize(content[0], [statistics_])
+    return {"seconds": timed(run, device, 1) / args.count}
+
+
+def row_adain_psnr(args, device) -> dict:
+    """bf16 output vs fp32 output (ours) on the benchmark images at size²."""
+    _, _, model = adain_networks(args, device)
+    fp32, bf16 = our_stylizer(model, device, "fp32"), our_stylizer(model, device, "bf16")
+    style = style_image(args.size, device)[0]
+    values = []
+    for content in sample_images(args.size, device, args.count):
+        values.append(psnr(bf16.stylize(content[0], [style]), fp32.stylize(content[0], [style])))
+    return {"psnr_min": min(values), "psnr_mean": statistics.mean(values), "psnr": values}
+
+
+def row_tiled(args, device) -> dict:
+    """Tiled vs untiled at size² (fp32): PSNR, seam ratio, seconds of each."""
+    from styletransfer.tiling import plan_tiles
+
+    _, _, model = adain_networks(args, device)
+    content, style = sample_images(args.size, device, 1)[0][0], style_image(512, device)[0]
+    whole_stylizer = our_stylizer(model, device, tile_size=0)
+    statistics_ = whole_stylizer.style_statistics(style)
+    start = time.perf_counter()
+    whole = whole_stylizer.stylize(content, [statistics_])
+    seconds_whole = time.perf_counter() - start
+    result = {"seconds_untiled": seconds_whole}
+    for label, halo in (("", None), ("_no_halo", 0)):
+        stylizer = our_stylizer(model, device, tile_size=args.tile, tile_halo=halo)
+        start = time.perf_counter()
+        tiled = stylizer.stylize(content, [statistics_])
+        result[f"seconds_tiled{label}"] = time.perf_counter() - start
+        tiles = plan_tiles(*tiled.shape[-2:], args.tile)
+        result[f"psnr{label}"] = psnr(tiled, whole)
+        result[f"seam_ratio{label}"] = seam_ratio(tiled, tiles)
+        result["seam_ratio_untiled"] = seam_ratio(whole, tiles)  # the same positions, no tiles
+        result["tiles"] = len(tiles)
+        result["halo" + label] = stylizer.halo
+    return result
+
+
+def row_adain_large(args, device) -> dict:
+    """A size² content (default config: automatic tiling, fp32), the style resized to 512."""
+    _, _, model = adain_networks(args, device)
+    from styletransfer.imageio import resize_to
+
+    content = resize_to(sample_images(512, torch.device("cpu"), 1)[0], args.size, args.size)[0]
+    style = style_image(512, torch.device("cpu"))[0]
+    stylizer = our_stylizer(model, device, args.impl, content_size=0, style_size=512, tile_size=None)
+    before = peak_rss_mb()
+    start = time.perf_counter()
+    out = stylizer.stylize(content, [style])
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "tile_size": stylizer.tile_size(*content.shape[-2:]), "rss_before_mb": before,
+            "output": list(out.shape)}
 
 
 def row_opt_step(args, device) -> dict:
@@ -86,7 +321,8 @@ def row_opt_step(args, device) -> dict:
 
     encoder, _ = encoders(device)
     content, style = sample_images(args.size, device, 2)
-    config = StylizeConfig(losses=((args.loss, 1.0),)).validate()
+    config = StylizeConfig(losses=((args.loss, 1.0),), precision=args.impl).validate()
+    use_fast_math(device)
     objective = Objective(encoder, content, [style], config, torch.Generator().manual_seed(0))
     x = content.clone().requires_grad_(True)
 
@@ -94,17 +330,16 @@ def row_opt_step(args, device) -> dict:
         x.grad = None
         objective(x)[0].backward()
 
-    return {"seconds": timed(step, device, args.repeats)}
+    setup = peak_rss_mb()
+    return {"seconds": timed(step, device, args.repeats, warmup=args.repeats > 1), "setup_rss_mb": setup}
 
 
 def row_opt_step_baseline(args, device) -> dict:
     import baseline as B
 
     _, vgg = encoders(device)
-    for name in ("IMAGENET_MEAN", "IMAGENET_STD"):
-        setattr(B, name, getattr(B, name).to(device))
     content, style = sample_images(args.size, device, 2)
-    objective = B.gatys_objective(vgg, content, style, 20.0, 1.0, 1e-3)
+    objective = B.gatys_objective(vgg, content, style, STYLE_WEIGHT, CONTENT_WEIGHT, TV_WEIGHT)
     x = content.clone().requires_grad_(True)
 
     def step():
@@ -115,52 +350,225 @@ def row_opt_step_baseline(args, device) -> dict:
 
 
 def row_ttr_baseline(args, device) -> dict:
-    """Baseline: single-scale L-BFGS for ttr_steps at ttr_size; its final objective."""
+    """Baseline: single-scale L-BFGS for ``steps`` at size; its best objective is the target."""
     import baseline as B
 
     _, vgg = encoders(device)
-    for name in ("IMAGENET_MEAN", "IMAGENET_STD"):
-        setattr(B, name, getattr(B, name).to(device))
     content, style = sample_images(args.size, device, 2)
-    _, trace = B.gatys_lbfgs(vgg, content, style, args.steps)
+    _, trace = B.gatys_lbfgs(vgg, content, style, args.steps, STYLE_WEIGHT, CONTENT_WEIGHT, TV_WEIGHT)
     return {"seconds": trace[-1][0], "objective": min(v for _, v in trace), "final": trace[-1][1],
-            "trace": trace}
+            "steps": len(trace)}
+
+
+class _Reached(Exception):
+    """Raised from the progress callback to stop once the target is reached."""
 
 
 def row_ttr_ours(args, device) -> dict:
-    """Ours: coarse-to-fine; time until the objective at the final size reaches the target."""
+    """Ours: coarse-to-fine; seconds until the objective at the final size reaches the target."""
     from styletransfer.optimize import StylizeConfig, stylize
 
     encoder, _ = encoders(device)
     content, style = sample_images(args.size, device, 2)
     scales = tuple(int(s) for s in args.scales.split(","))
-    target = args.target
-    reached = {}
+    steps = tuple(int(s) for s in args.steps_per_scale.split(","))
+    use_fast_math(device)
+    seen = {"best": math.inf, "evaluations": 0}
 
     def watch(record):
-        if record["size"] == scales[-1] and record["total"] <= target and "seconds" not in reached:
-            reached["seconds"] = record["seconds"]
+        seen["evaluations"] += 1
+        if record["size"] == scales[-1]:
+            seen["best"] = min(seen["best"], record["total"])
+            if record["total"] <= args.target:
+                seen["seconds"] = record["seconds"]
+                raise _Reached
 
-    steps = args.steps
-    config = StylizeConfig(scales=scales, steps=steps)
-    result = stylize(content[0].cpu(), style[0].cpu(), encoder, config, device=device, callback=watch)
-    final = [h["total"] for h in result.history if h["size"] == scales[-1]]
-    return {"seconds_to_target": reached.get("seconds"), "seconds_total": result.seconds,
-            "best_final_scale": min(final), "target": target}
+    config = StylizeConfig(scales=scales, steps_per_scale=steps, style_weight=STYLE_WEIGHT,
+                           content_weight=CONTENT_WEIGHT, tv_weight=TV_WEIGHT)
+    start = time.perf_counter()
+    try:
+        stylize(content[0].cpu(), style[0].cpu(), encoder, config, device=device, callback=watch)
+    except _Reached:
+        pass
+    return {"seconds_to_target": seen.get("seconds"), "seconds_total": time.perf_counter() - start,
+            "best_final_scale": seen["best"], "target": args.target, "evaluations": seen["evaluations"]}
 
 
-ROWS = {f.__name__.removeprefix("row_"): f for f in (row_opt_step, row_opt_step_baseline, row_ttr_baseline, row_ttr_ours)}
+def row_train(args, device) -> dict:
+    """AdaIN training steps (batch × size², Adam on the decoder): seconds per step."""
+    import baseline as B
+
+    vgg, decoder, model = adain_networks(args, device)
+    for parameter in vgg.parameters():
+        parameter.requires_grad_(False)
+    generator = torch.Generator().manual_seed(0)
+    content = torch.rand(args.batch, 3, args.size, args.size, generator=generator).to(device)
+    style = torch.rand(args.batch, 3, args.size, args.size, generator=generator).to(device)
+    if args.impl == "baseline":
+        decoder.train()
+        optimizer = torch.optim.Adam(decoder.parameters(), lr=1e-4)
+        slices = B.adain_vgg_slices(vgg)
+
+        def step():
+            B.adain_train_step(slices, decoder, optimizer, content, style)
+    else:
+        from styletransfer.train import DEFAULT_CONTENT_WEIGHT, DEFAULT_STYLE_WEIGHT, adain_losses
+
+        use_fast_math(device)
+        ours = model.decoder.train()
+        optimizer = torch.optim.Adam(ours.parameters(), lr=1e-4)
+
+        def step():
+            losses = adain_losses(model.encoder, ours, content, style)
+            total = DEFAULT_CONTENT_WEIGHT * losses.content + DEFAULT_STYLE_WEIGHT * losses.style
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+
+    return {"seconds": timed(step, device, args.repeats)}
 
 
-def run_row(name: str, **params) -> dict:
-    """Run one row in a fresh subprocess and return its JSON result (plus its peak RSS)."""
-    command = [sys.executable, __file__, "--row", name]
+ROWS = {f.__name__.removeprefix("row_"): f for f in (
+    row_adain_pair, row_adain_many, row_adain_psnr, row_tiled, row_adain_large, row_opt_step,
+    row_opt_step_baseline, row_ttr_baseline, row_ttr_ours, row_train)}
+# Groups of rows that --only selects by name.
+GROUPS = ("adain_pair", "adain_many", "psnr", "opt_step", "opt_memory", "ttr", "train", "mmd", "tiled", "large")
+
+
+def run_row(args, name: str, **params) -> dict:
+    """Run one row in a fresh subprocess and return its JSON result (plus its peak RSS and load)."""
+    command = [sys.executable, __file__, "--row", name, "--device", args.device]
+    for flag in ("encoder_weights", "decoder_weights"):
+        if getattr(args, flag):
+            command += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
+    if args.compile:
+        command.append("--compile")
     for key, value in params.items():
         command += [f"--{key.replace('_', '-')}", str(value)]
+    load = os.getloadavg()[0]
     completed = subprocess.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
-        raise RuntimeError(f"row {name} failed:\n{completed.stderr[-2000:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"row {name} {params} failed:\n{completed.stderr[-3000:]}")
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    result["load_before"], result["load_after"] = load, os.getloadavg()[0]
+    return result
+
+
+class Report:
+    """The table printed as rows arrive, and the JSON written at the end."""
+
+    HEADER = f"{'row':<52} {'ours':>9} {'baseline':>9} {'speedup':>8} {'RSS MB':>8} {'base RSS':>8}  note"
+
+    def __init__(self, meta: dict) -> None:
+        self.data = {**meta, "rows": []}
+        print(self.HEADER, flush=True)
+
+    def add(self, label: str, ours: float | None, base: float | None = None, *, unit: str = "s",
+            ours_row: dict | None = None, base_row: dict | None = None, note: str = "", **extra) -> None:
+        ratio = base / ours if ours and base else None
+        rss = (ours_row or {}).get("peak_rss_mb")
+        base_rss = (base_row or {}).get("peak_rss_mb")
+        self.data["rows"].append({"row": label, "ours": ours, "baseline": base, "speedup": ratio, "unit": unit,
+                                  "peak_rss_mb": rss, "baseline_peak_rss_mb": base_rss, "note": note, **extra,
+                                  "ours_detail": ours_row, "baseline_detail": base_row})
+
+        def cell(value, width, digits=3):
+            return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
+
+        print(f"{label:<52} {cell(ours, 9)} {cell(base, 9)} {cell(ratio, 7, 2)}{'x' if ratio else ' '} "
+              f"{cell(rss, 8, 0)} {cell(base_rss, 8, 0)}  {note}", flush=True)
+
+    def write(self, path: str) -> None:
+        Path(path).write_text(json.dumps(self.data, indent=2, default=str) + "\n")
+        print(f"wrote {path}")
+
+
+def run_benchmarks(args, s: dict, report: Report) -> None:
+    wanted = set(args.only.split(",")) if args.only else set(GROUPS)
+    ours_impls = ["fp32", "bf16"]
+
+    if "adain_pair" in wanted:
+        for size in s["adain_sizes"]:
+            repeats = s["adain_repeats"][size]
+            base = run_row(args, "adain_pair", impl="baseline", size=size, repeats=repeats)
+            for impl in ours_impls:
+                ours = run_row(args, "adain_pair", impl=impl, size=size, repeats=repeats)
+                report.add(f"AdaIN one pair {impl} s/image @{size}²", ours["seconds"], base["seconds"],
+                           ours_row=ours, base_row=base, note="" if repeats > 1 else "one timed call, no warm-up")
+    if "adain_many" in wanted:
+        size, count = s["many_size"], s["many_count"]
+        base = run_row(args, "adain_many", impl="baseline", size=size, count=count)
+        for impl in ours_impls:
+            ours = run_row(args, "adain_many", impl=impl, size=size, count=count)
+            note = f"FPS {1 / ours['seconds']:.2f}" if size == 512 else "style statistics once"
+            report.add(f"AdaIN 1 style x {count} contents {impl} s/image @{size}²", ours["seconds"],
+                       base["seconds"], ours_row=ours, base_row=base, note=note)
+    if "psnr" in wanted:
+        row = run_row(args, "adain_psnr", size=s["psnr_size"], count=s["psnr_pairs"])
+        ok = row["psnr_min"] >= PSNR_GUARD_DB
+        report.add(f"AdaIN bf16 vs fp32 PSNR dB (min of {s['psnr_pairs']}) @{s['psnr_size']}²", row["psnr_min"],
+                   unit="dB", ours_row=row, guard=PSNR_GUARD_DB, passed=ok,
+                   note=f"guard ≥ {PSNR_GUARD_DB:g} dB: {'ok' if ok else 'BELOW'}"
+                        + ("" if args.decoder_weights else " (random weights)"))
+    if "opt_step" in wanted:
+        from styletransfer.losses import STYLE_LOSSES
+
+        for size in s["opt_sizes"]:
+            base = run_row(args, "opt_step_baseline", size=size, repeats=s["opt_repeats"])
+            for loss in STYLE_LOSSES.names():
+                ours = run_row(args, "opt_step", impl="fp32", size=size, loss=loss, repeats=s["opt_repeats"])
+                report.add(f"optimize s/step {loss} @{size}²", ours["seconds"], base["seconds"],
+                           ours_row=ours, base_row=base)
+            ours = run_row(args, "opt_step", impl="bf16", size=size, loss="gram", repeats=s["opt_repeats"])
+            report.add(f"optimize s/step gram bf16 @{size}²", ours["seconds"], base["seconds"],
+                       ours_row=ours, base_row=base, note="opt-in")
+    if "opt_memory" in wanted:
+        for size in s["opt_memory_sizes"]:
+            ours = run_row(args, "opt_step", impl="fp32", size=size, loss="gram", repeats=1)
+            report.add(f"optimize s/step gram @{size}² (memory)", ours["seconds"], ours_row=ours,
+                       note="one timed step, no warm-up")
+    if "mmd" in wanted:
+        size, gram, rbf = s["mmd_size"], [], []
+        for _ in range(s["mmd_repeats"]):  # interleaved
+            gram.append(run_row(args, "opt_step", impl="fp32", size=size, loss="gram", repeats=1))
+            rbf.append(run_row(args, "opt_step", impl="fp32", size=size, loss="mmd-rbf", repeats=1))
+        seconds_gram = statistics.median(r["seconds"] for r in gram)
+        seconds_rbf = statistics.median(r["seconds"] for r in rbf)
+        ratio = seconds_rbf / seconds_gram
+        report.add(f"optimize s/step mmd-rbf (vs gram) @{size}²", seconds_rbf, seconds_gram, ours_row=rbf[-1],
+                   base_row=gram[-1], note=f"mmd-rbf/gram = {ratio:.2f} (target ≤ 1.5); gram in the baseline column",
+                   ratio_to_gram=ratio)
+    if "ttr" in wanted:
+        size = s["ttr_size"]
+        base = run_row(args, "ttr_baseline", size=size, steps=s["ttr_steps"])
+        ours = run_row(args, "ttr_ours", size=size, scales=",".join(map(str, s["ttr_scales"])),
+                       steps_per_scale=",".join(map(str, s["ttr_steps_per_scale"])), target=base["objective"])
+        reached = ours["seconds_to_target"] is not None
+        report.add(f"optimize time to baseline objective @{size}²", ours["seconds_to_target"], base["seconds"],
+                   ours_row=ours, base_row=base,
+                   note=(f"target {base['objective']:.4g} after {base['steps']} L-BFGS steps; ours "
+                         f"{'reached' if reached else 'best ' + format(ours['best_final_scale'], '.4g')}"))
+    if "train" in wanted:
+        size, batch = s["train_size"], s["train_batch"]
+        base = run_row(args, "train", impl="baseline", size=size, batch=batch, repeats=s["train_steps"])
+        ours = run_row(args, "train", impl="fp32", size=size, batch=batch, repeats=s["train_steps"])
+        report.add(f"AdaIN training s/step batch {batch} @{size}²", ours["seconds"], base["seconds"],
+                   ours_row=ours, base_row=base, note=f"{1 / ours['seconds']:.3f} steps/s")
+    if "tiled" in wanted:
+        row = run_row(args, "tiled", size=s["tiled_size"], tile=s["tiled_tile"])
+        ok = row["psnr"] >= TILED_PSNR_GUARD_DB
+        report.add(f"AdaIN tiled (tile {s['tiled_tile']}) s/image @{s['tiled_size']}²", row["seconds_tiled"],
+                   row["seconds_untiled"], ours_row=row, psnr=row["psnr"], seam_ratio=row["seam_ratio"],
+                   note=(f"vs untiled: PSNR {row['psnr']:.1f} dB ({'ok' if ok else 'BELOW'} ≥ "
+                         f"{TILED_PSNR_GUARD_DB:g}), seam ratio {row['seam_ratio']:.3f} (untiled "
+                         f"{row['seam_ratio_untiled']:.3f}; no halo: {row['psnr_no_halo']:.1f} dB, "
+                         f"{row['seam_ratio_no_halo']:.3f})"))
+    if "large" in wanted:
+        size = s["large_size"]
+        row = run_row(args, "adain_large", impl="fp32", size=size)
+        ok = row["peak_rss_mb"] < 4096
+        report.add(f"AdaIN fp32 s/image @{size}² (tiles of {row['tile_size']})", row["seconds"], ours_row=row,
+                   note=f"peak RSS {row['peak_rss_mb'] / 1024:.2f} GB ({'ok' if ok else 'ABOVE'} < 4 GB)")
 
 
 def main() -> None:
@@ -168,51 +576,48 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="CPU-sized settings (default)")
     parser.add_argument("--full", action="store_true", help="the full table (use a GPU)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--compile", action="store_true", help="torch.compile our AdaIN networks")
+    parser.add_argument("--encoder-weights", help="pytorch-AdaIN's vgg_normalised.pth (default: random)")
+    parser.add_argument("--decoder-weights", help="pytorch-AdaIN's decoder.pth (default: random)")
+    parser.add_argument("--only", help=f"comma-separated groups: {','.join(GROUPS)}")
     parser.add_argument("--json", default="bench.json")
     # internal: one row in this process
     parser.add_argument("--row", choices=sorted(ROWS))
+    parser.add_argument("--impl", default="fp32")
     parser.add_argument("--size", type=int)
     parser.add_argument("--loss", default="gram")
     parser.add_argument("--steps", type=int)
+    parser.add_argument("--steps-per-scale")
     parser.add_argument("--scales")
     parser.add_argument("--target", type=float)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--tile", type=int, default=512)
     args = parser.parse_args()
     device = torch.device(args.device)
     if args.row:
         torch.manual_seed(0)
         result = ROWS[args.row](args, device)
         result["peak_rss_mb"] = peak_rss_mb()
+        if device.type == "cuda":
+            result["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
         print(json.dumps(result))
         return
     mode = "full" if args.full else "quick"
-    s = SETTINGS[mode]
-    report = {"mode": mode, "device": str(device), "machine": platform.processor() or platform.machine(),
-              "cpu_count": os.cpu_count(), "torch": torch.__version__, "rows": []}
-    table = []
+    from styletransfer.precision import native_bf16
 
-    def add(label, ours, base, unit="s"):
-        ratio = base / ours if ours and base else None
-        report["rows"].append({"row": label, "ours": ours, "baseline": base, "speedup": ratio, "unit": unit})
-        table.append((label, ours, base, ratio))
-        print(f"{label:<48} {ours if ours is not None else float('nan'):>10.3f} "
-              f"{base if base is not None else float('nan'):>10.3f} {ratio if ratio else float('nan'):>8.2f}x", flush=True)
-
-    print(f"{'row':<48} {'ours':>10} {'baseline':>10} {'speedup':>9}")
-    from styletransfer.losses import STYLE_LOSSES
-
-    for size in s["opt_sizes"]:
-        base = run_row("opt_step_baseline", device=args.device, size=size, repeats=s["repeats"])
-        for loss in STYLE_LOSSES.names():
-            ours = run_row("opt_step", device=args.device, size=size, loss=loss, repeats=s["repeats"])
-            add(f"optimize s/step {loss} @{size}²", ours["seconds"], base["seconds"])
-    base = run_row("ttr_baseline", device=args.device, size=s["ttr_size"], steps=s["ttr_steps"])
-    ours = run_row("ttr_ours", device=args.device, size=s["ttr_size"], steps=s["ttr_coarse_steps"],
-                   scales=",".join(map(str, s["ttr_scales"])), target=base["objective"])
-    add(f"optimize time to baseline objective @{s['ttr_size']}²", ours["seconds_to_target"], base["seconds"])
-    report["ttr"] = {"baseline": {k: v for k, v in base.items() if k != "trace"}, "ours": ours}
-    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    report = Report({"mode": mode, "device": str(device), "machine": platform.processor() or platform.machine(),
+                     "cpu_count": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+                     "native_bf16": native_bf16(device), "compile": args.compile,
+                     "weights": {"encoder": args.encoder_weights or "random", "decoder": args.decoder_weights or "random"},
+                     "load_at_start": os.getloadavg()})
+    start = time.perf_counter()
+    run_benchmarks(args, SETTINGS[mode], report)
+    report.data["seconds"] = time.perf_counter() - start
+    report.data["load_at_end"] = os.getloadavg()
+    print(f"{mode} benchmark: {report.data['seconds']:.0f} s; load average {os.getloadavg()[0]:.2f}")
+    report.write(args.json)
 
 
 if __name__ == "__main__":
