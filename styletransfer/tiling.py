@@ -128,7 +128,8 @@ class ChannelMoments:
 
     Sums of (x − K) and (x − K)² with K the first piece's channel means (a shift that keeps the
     variance formula free of cancellation). ``mean_std`` gives what ``adain.mean_std`` gives for
-    all pieces together: the unbiased variance plus eps, square-rooted.
+    all pieces together: the unbiased variance plus eps, square-rooted. (On Apple's MPS, which
+    has no float64, the sums are kept on the CPU.)
     """
 
     def __init__(self) -> None:
@@ -139,7 +140,10 @@ class ChannelMoments:
 
     def add(self, features: Tensor) -> None:
         """Add the positions of a (N, C, H, W) or (N, C, K) piece."""
-        values = features.reshape(*features.shape[:2], -1).double()  # (N, C, K)
+        values = features.reshape(*features.shape[:2], -1)  # (N, C, K)
+        if values.device.type == "mps":  # no float64 there
+            values = values.cpu()
+        values = values.double()
         if values.shape[-1] == 0:
             return
         if self.shift is None:
