@@ -44,17 +44,17 @@ SETTINGS = {
         "adain_sizes": [256, 512, 1024], "adain_repeats": {256: 3, 512: 2, 1024: 1},
         "many_size": 256, "many_count": 8,
         "opt_sizes": [256], "opt_memory_sizes": [512], "opt_repeats": 2,
-        "ttr_size": 256, "ttr_steps": 150, "ttr_scales": [128, 256], "ttr_steps_per_scale": [100, 150],
+        "ttr_size": 256, "ttr_steps": 100, "ttr_scales": [128, 256], "ttr_steps_per_scale": [100, 250],
         "train_size": 256, "train_batch": 8, "train_steps": 1,
         "mmd_size": 1024, "mmd_repeats": 1,
         "tiled_size": 1024, "tiled_tile": 512,
-        "large_size": 4096, "psnr_size": 512, "psnr_pairs": 2,
+        "large_size": 4096, "psnr_size": 512, "psnr_pairs": 4,
     },
     "full": {
         "adain_sizes": [256, 512, 1024], "adain_repeats": {256: 10, 512: 10, 1024: 5},
         "many_size": 512, "many_count": 8,
         "opt_sizes": [256, 512], "opt_memory_sizes": [1024], "opt_repeats": 5,
-        "ttr_size": 512, "ttr_steps": 300, "ttr_scales": [256, 512], "ttr_steps_per_scale": [200, 300],
+        "ttr_size": 512, "ttr_steps": 300, "ttr_scales": [256, 512], "ttr_steps_per_scale": [200, 600],
         "train_size": 256, "train_batch": 8, "train_steps": 10,
         "mmd_size": 1024, "mmd_repeats": 3,
         "tiled_size": 1024, "tiled_tile": 256,
@@ -234,8 +234,9 @@ def row_adain_pair(args, device) -> dict:
 
         def run():
             return stylizer.stylize(content[0], [style[0]])
+    setup = peak_rss_mb()
     seconds = timed(run, device, args.repeats, warmup=args.repeats > 1)
-    return {"seconds": seconds}
+    return {"seconds": seconds, "setup_rss_mb": setup}
 
 
 def row_adain_many(args, device) -> dict:
@@ -329,7 +330,8 @@ def row_opt_step(args, device) -> dict:
         x.grad = None
         objective(x)[0].backward()
 
-    return {"seconds": timed(step, device, args.repeats)}
+    setup = peak_rss_mb()
+    return {"seconds": timed(step, device, args.repeats, warmup=args.repeats > 1), "setup_rss_mb": setup}
 
 
 def row_opt_step_baseline(args, device) -> dict:
@@ -523,7 +525,8 @@ def run_benchmarks(args, s: dict, report: Report) -> None:
     if "opt_memory" in wanted:
         for size in s["opt_memory_sizes"]:
             ours = run_row(args, "opt_step", impl="fp32", size=size, loss="gram", repeats=1)
-            report.add(f"optimize s/step gram @{size}² (memory)", ours["seconds"], ours_row=ours)
+            report.add(f"optimize s/step gram @{size}² (memory)", ours["seconds"], ours_row=ours,
+                       note="one timed step, no warm-up")
     if "mmd" in wanted:
         size, gram, rbf = s["mmd_size"], [], []
         for _ in range(s["mmd_repeats"]):  # interleaved
@@ -533,7 +536,8 @@ def run_benchmarks(args, s: dict, report: Report) -> None:
         seconds_rbf = statistics.median(r["seconds"] for r in rbf)
         ratio = seconds_rbf / seconds_gram
         report.add(f"optimize s/step mmd-rbf (vs gram) @{size}²", seconds_rbf, seconds_gram, ours_row=rbf[-1],
-                   base_row=gram[-1], note=f"mmd-rbf/gram = {ratio:.2f} (target ≤ 1.5)", ratio_to_gram=ratio)
+                   base_row=gram[-1], note=f"mmd-rbf/gram = {ratio:.2f} (target ≤ 1.5); gram in the baseline column",
+                   ratio_to_gram=ratio)
     if "ttr" in wanted:
         size = s["ttr_size"]
         base = run_row(args, "ttr_baseline", size=size, steps=s["ttr_steps"])

@@ -226,7 +226,10 @@ def compute_model(model: AdaINModel, dtype: torch.dtype, memory_format: torch.me
         return model
     encoder = model.encoder
     trimmed = VGGEncoder(dataclasses.replace(encoder.spec, last_layer=ADAIN_LAYER))
-    trimmed.load_state_dict(encoder.state_dict(), strict=False)  # the layers past relu4_1 are left out
+    missing = trimmed.load_state_dict(encoder.state_dict(), strict=False).missing_keys  # layers past relu4_1 left out
+    if missing:
+        raise WeightsError(f"cannot copy the encoder for the fast path (missing {', '.join(missing[:3])}): "
+                           "use --precision fp32 --no-channels-last")
     network = AdaINModel(trimmed, copy.deepcopy(model.decoder))
     return network.to(device=device, dtype=dtype, memory_format=memory_format).eval()
 

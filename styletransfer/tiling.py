@@ -128,18 +128,24 @@ class ChannelMoments:
 
     Sums of (x − K) and (x − K)² with K the first piece's channel means (a shift that keeps the
     variance formula free of cancellation). ``mean_std`` gives what ``adain.mean_std`` gives for
-    all pieces together: the unbiased variance plus eps, square-rooted.
+    all pieces together: the unbiased variance plus eps, square-rooted. (On Apple's MPS, which
+    has no float64, the sums are kept on the CPU.)
     """
 
     def __init__(self) -> None:
         self.count = 0
+        self.device: torch.device | None = None  # where the features came from (and results go)
         self.shift: Tensor | None = None  # (N, C, 1)
         self.sum: Tensor | None = None  # (N, C)
         self.sum_sq: Tensor | None = None  # (N, C)
 
     def add(self, features: Tensor) -> None:
         """Add the positions of a (N, C, H, W) or (N, C, K) piece."""
-        values = features.reshape(*features.shape[:2], -1).double()  # (N, C, K)
+        values = features.reshape(*features.shape[:2], -1)  # (N, C, K)
+        self.device = features.device
+        if values.device.type == "mps":  # no float64 there
+            values = values.cpu()
+        values = values.double()
         if values.shape[-1] == 0:
             return
         if self.shift is None:
@@ -159,4 +165,4 @@ class ChannelMoments:
         variance = (self.sum_sq - self.count * mean.square()) / (self.count - 1)
         mean = mean + self.shift[..., 0]
         std = (variance.clamp_min(0) + eps).sqrt()
-        return mean.float()[..., None, None], std.float()[..., None, None]
+        return mean.float().to(self.device)[..., None, None], std.float().to(self.device)[..., None, None]

@@ -228,7 +228,7 @@ def test_cli_tiles_and_precision(tmp_path):
     common = ["stylize", content, style, "--method", "adain", "--weights", vgg, "--decoder", decoder,
               "--content-size", 0, "--style-size", 0, "--no-progress"]
     outputs = {}
-    for name, extra in (("whole", ["--tile-size", 0]), ("tiled", ["--tile-size", 16, "--tile-halo", 32]),
+    for name, extra in (("whole", ["--tile-size", 0]), ("tiled", ["--tile-size", 24, "--tile-halo", 32]),
                         ("bf16", ["--precision", "bf16", "--no-channels-last"])):
         out = tmp_path / f"{name}.png"
         result = CliRunner().invoke(main, [str(a) for a in [*common, "-o", out, *extra]])
@@ -237,7 +237,7 @@ def test_cli_tiles_and_precision(tmp_path):
 
         outputs[name] = load_image(out)
         assert outputs[name].shape == (3, 45, 67)
-    assert read_metadata(tmp_path / "tiled.png")["config"]["tile_size"] == 16
+    assert read_metadata(tmp_path / "tiled.png")["config"]["tile_size"] == 24
     assert psnr(outputs["tiled"], outputs["whole"]) > 50.0  # 8-bit files: at most rounding apart
     bad = CliRunner().invoke(main, [str(a) for a in [*common, "-o", tmp_path / "x.png", "--tile-size", 12]])
     assert bad.exit_code == 2 and "--tile-size" in bad.output
