@@ -1,8 +1,10 @@
 """Benchmarks: the package against a plain baseline (scripts/baseline.py), side by side in one run.
 
-    python scripts/bench.py --quick                          # CPU, under ~10 minutes on 2 cores
+    python scripts/bench.py --quick                          # CPU, about 11 minutes on 2 cores
     python scripts/bench.py --full --device cuda --compile   # the full table, on a GPU
     python scripts/bench.py --quick --only adain_pair,tiled  # some rows only
+    python scripts/bench.py --only compile                   # torch.compile against eager (not in the default set)
+    python scripts/bench.py --markdown bench.json            # a written report as README's table
 
 Every measurement runs in its own subprocess, so its peak RSS (``ru_maxrss``) is its own. Times
 are medians over repeats after one untimed warm-up (oneDNN/cuDNN pick their kernels on the
@@ -49,6 +51,7 @@ SETTINGS = {
         "mmd_size": 1024, "mmd_repeats": 1,
         "tiled_size": 1024, "tiled_tile": 512,
         "large_size": 4096, "psnr_size": 512, "psnr_pairs": 4,
+        "compile_size": 512, "compile_repeats": 3,
     },
     "full": {
         "adain_sizes": [256, 512, 1024], "adain_repeats": {256: 10, 512: 10, 1024: 5},
@@ -59,6 +62,7 @@ SETTINGS = {
         "mmd_size": 1024, "mmd_repeats": 3,
         "tiled_size": 1024, "tiled_tile": 256,
         "large_size": 4096, "psnr_size": 512, "psnr_pairs": 4,
+        "compile_size": 512, "compile_repeats": 10,
     },
 }
 
@@ -102,7 +106,7 @@ def seam_ratio(image: torch.Tensor, tiles) -> float:
         steps = image.diff(dim=axis).abs().mean(dim=[d for d in range(image.dim()) if d != image.dim() + axis])
         at = torch.zeros_like(steps, dtype=torch.bool)
         at[[s - 1 for s in starts if 0 < s <= steps.numel()]] = True
-        if at.any():
+        if at.any() and steps[~at].mean() > 0:  # an axis without any change has nothing to compare
             ratios.append(float(steps[at].mean() / steps[~at].mean()))
     return statistics.mean(ratios) if ratios else 1.0
 
@@ -315,6 +319,28 @@ def row_adain_large(args, device) -> dict:
             "output": list(out.shape)}
 
 
+def row_adain_compile(args, device) -> dict:
+    """Our AdaIN stylizer compiled (torch.compile) against the same stylizer eager, interleaved in
+    one process: seconds per pair of each, and the seconds of the compiling first call."""
+    _, _, model = adain_networks(args, device)
+    content, style = sample_images(args.size, device, 1)[0][0], style_image(args.size, device)[0]
+    use_fast_math(device)
+    eager = our_stylizer(model, device, args.impl)
+    compiled = our_stylizer(model, device, args.impl, compile_=True)
+    eager.stylize(content, [style])
+    sync(device)
+    start = time.perf_counter()
+    compiled.stylize(content, [style])
+    sync(device)
+    first_call = time.perf_counter() - start
+    times: dict[str, list[float]] = {"eager": [], "compiled": []}
+    for _ in range(args.repeats):
+        for label, stylizer in (("eager", eager), ("compiled", compiled)):
+            times[label].append(timed(lambda: stylizer.stylize(content, [style]), device, 1, warmup=False))
+    return {"seconds_eager": statistics.median(times["eager"]), "seconds_compiled": statistics.median(times["compiled"]),
+            "seconds_first_compiled_call": first_call}
+
+
 def row_opt_step(args, device) -> dict:
     """Seconds per objective evaluation (forward + backward) for one loss at one size."""
     from styletransfer.optimize import Objective, StylizeConfig
@@ -429,10 +455,11 @@ def row_train(args, device) -> dict:
 
 
 ROWS = {f.__name__.removeprefix("row_"): f for f in (
-    row_adain_pair, row_adain_many, row_adain_psnr, row_tiled, row_adain_large, row_opt_step,
+    row_adain_pair, row_adain_many, row_adain_psnr, row_tiled, row_adain_large, row_adain_compile, row_opt_step,
     row_opt_step_baseline, row_ttr_baseline, row_ttr_ours, row_train)}
 # Groups of rows that --only selects by name.
 GROUPS = ("adain_pair", "adain_many", "psnr", "opt_step", "opt_memory", "ttr", "train", "mmd", "tiled", "large")
+OPT_IN_GROUPS = ("compile",)  # only with --only
 
 
 def run_row(args, name: str, **params) -> dict:
@@ -483,8 +510,18 @@ class Report:
         print(f"wrote {path}")
 
 
+def wanted_groups(only: str | None) -> set[str]:
+    """The groups ``--only`` names (all of GROUPS when not given); exits on an unknown name."""
+    wanted = set(only.split(",")) if only else set(GROUPS)
+    unknown = wanted - set(GROUPS) - set(OPT_IN_GROUPS)
+    if unknown:
+        raise SystemExit(f"error: unknown group {', '.join(sorted(unknown))}: choose from "
+                         f"{', '.join(GROUPS + OPT_IN_GROUPS)}")
+    return wanted
+
+
 def run_benchmarks(args, s: dict, report: Report) -> None:
-    wanted = set(args.only.split(",")) if args.only else set(GROUPS)
+    wanted = wanted_groups(args.only)
     ours_impls = ["fp32", "bf16"]
 
     if "adain_pair" in wanted:
@@ -541,13 +578,18 @@ def run_benchmarks(args, s: dict, report: Report) -> None:
     if "ttr" in wanted:
         size = s["ttr_size"]
         base = run_row(args, "ttr_baseline", size=size, steps=s["ttr_steps"])
-        ours = run_row(args, "ttr_ours", size=size, scales=",".join(map(str, s["ttr_scales"])),
-                       steps_per_scale=",".join(map(str, s["ttr_steps_per_scale"])), target=base["objective"])
-        reached = ours["seconds_to_target"] is not None
-        report.add(f"optimize time to baseline objective @{size}²", ours["seconds_to_target"], base["seconds"],
-                   ours_row=ours, base_row=base,
-                   note=(f"target {base['objective']:.4g} after {base['steps']} L-BFGS steps; ours "
-                         f"{'reached' if reached else 'best ' + format(ours['best_final_scale'], '.4g')}"))
+        schedules = {"coarse to fine": (s["ttr_scales"], s["ttr_steps_per_scale"]),
+                     "single scale": ([size], [s["ttr_steps_per_scale"][-1]])}
+        for label, (scales, steps) in schedules.items():
+            ours = run_row(args, "ttr_ours", size=size, scales=",".join(map(str, scales)),
+                           steps_per_scale=",".join(map(str, steps)), target=base["objective"])
+            reached = ours["seconds_to_target"] is not None
+            outcome = (f"reached after {ours['evaluations']} evaluations (all scales)" if reached else
+                       f"not reached in {ours['evaluations']} evaluations ({ours['seconds_total']:.0f} s), "
+                       f"best {ours['best_final_scale']:.4g}")
+            report.add(f"optimize time to baseline objective, {label} @{size}²", ours["seconds_to_target"],
+                       base["seconds"], ours_row=ours, base_row=base,
+                       note=f"target {base['objective']:.4g} after {base['steps']} L-BFGS steps; ours {outcome}")
     if "train" in wanted:
         size, batch = s["train_size"], s["train_batch"]
         base = run_row(args, "train", impl="baseline", size=size, batch=batch, repeats=s["train_steps"])
@@ -569,6 +611,28 @@ def run_benchmarks(args, s: dict, report: Report) -> None:
         ok = row["peak_rss_mb"] < 4096
         report.add(f"AdaIN fp32 s/image @{size}² (tiles of {row['tile_size']})", row["seconds"], ours_row=row,
                    note=f"peak RSS {row['peak_rss_mb'] / 1024:.2f} GB ({'ok' if ok else 'ABOVE'} < 4 GB)")
+    if "compile" in wanted:
+        size = s["compile_size"]
+        for impl in ours_impls:
+            row = run_row(args, "adain_compile", impl=impl, size=size, repeats=s["compile_repeats"])
+            report.add(f"AdaIN one pair {impl} compiled s/image @{size}²", row["seconds_compiled"],
+                       row["seconds_eager"], ours_row=row,
+                       note=f"ours eager in the baseline column; first call {row['seconds_first_compiled_call']:.1f} s")
+
+
+def markdown_table(data: dict) -> str:
+    """A written JSON report as the Markdown table in README."""
+    def number(value, digits: int = 3) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    lines = ["| row | ours | baseline | speedup | peak RSS MB (ours / baseline) | note |",
+             "|---|---|---|---|---|---|"]
+    for row in data["rows"]:
+        speedup = "-" if row["speedup"] is None else f"{row['speedup']:.2f}×"
+        rss = f"{number(row['peak_rss_mb'], 0)} / {number(row['baseline_peak_rss_mb'], 0)}"
+        lines.append(f"| {row['row']} | {number(row['ours'])} | {number(row['baseline'])} | {speedup} | {rss} "
+                     f"| {row['note']} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -579,8 +643,10 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile our AdaIN networks")
     parser.add_argument("--encoder-weights", help="pytorch-AdaIN's vgg_normalised.pth (default: random)")
     parser.add_argument("--decoder-weights", help="pytorch-AdaIN's decoder.pth (default: random)")
-    parser.add_argument("--only", help=f"comma-separated groups: {','.join(GROUPS)}")
+    parser.add_argument("--only", help=f"comma-separated groups: {','.join(GROUPS)} (default: all of "
+                                       f"these), and {','.join(OPT_IN_GROUPS)} (only when named)")
     parser.add_argument("--json", default="bench.json")
+    parser.add_argument("--markdown", metavar="JSON", help="print a written report as a Markdown table and exit")
     # internal: one row in this process
     parser.add_argument("--row", choices=sorted(ROWS))
     parser.add_argument("--impl", default="fp32")
@@ -595,6 +661,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--tile", type=int, default=512)
     args = parser.parse_args()
+    if args.markdown:
+        try:
+            print(markdown_table(json.loads(Path(args.markdown).read_text())))
+        except (OSError, ValueError, KeyError) as error:
+            raise SystemExit(f"error: {args.markdown!r} is not a report written by this script ({error})")
+        return
     device = torch.device(args.device)
     if args.row:
         torch.manual_seed(0)
@@ -605,6 +677,7 @@ def main() -> None:
         print(json.dumps(result))
         return
     mode = "full" if args.full else "quick"
+    wanted_groups(args.only)  # an unknown group fails before anything runs
     from styletransfer.precision import native_bf16
 
     report = Report({"mode": mode, "device": str(device), "machine": platform.processor() or platform.machine(),
