@@ -622,17 +622,16 @@ def run_benchmarks(args, s: dict, report: Report) -> None:
 
 def markdown_table(data: dict) -> str:
     """A written JSON report as the Markdown table in README."""
+    from styletransfer.markdown import markdown_table as table
+
     def number(value, digits: int = 3) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
-    lines = ["| row | ours | baseline | speedup | peak RSS MB (ours / baseline) | note |",
-             "|---|---|---|---|---|---|"]
-    for row in data["rows"]:
-        speedup = "-" if row["speedup"] is None else f"{row['speedup']:.2f}×"
-        rss = f"{number(row['peak_rss_mb'], 0)} / {number(row['baseline_peak_rss_mb'], 0)}"
-        lines.append(f"| {row['row']} | {number(row['ours'])} | {number(row['baseline'])} | {speedup} | {rss} "
-                     f"| {row['note']} |")
-    return "\n".join(lines)
+    rows = [(row["row"], number(row["ours"]), number(row["baseline"]),
+             "-" if row["speedup"] is None else f"{row['speedup']:.2f}×",
+             f"{number(row['peak_rss_mb'], 0)} / {number(row['baseline_peak_rss_mb'], 0)}", row["note"])
+            for row in data["rows"]]
+    return table(("row", "ours", "baseline", "speedup", "peak RSS MB (ours / baseline)", "note"), rows)
 
 
 def main() -> None:

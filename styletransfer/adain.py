@@ -13,7 +13,6 @@ import json
 import os
 from pathlib import Path
 
-import torch
 from torch import Tensor, nn
 
 from .encoder import VGGEncoder

@@ -250,8 +250,8 @@ def adain_files(content: str | os.PathLike | None, styles: Sequence[str | os.Pat
         raise UsageError(f"{len(config.style_weights)} style interpolation weights for {len(jobs[0].styles)} "
                          "styles: give one per style")
     every_style = list(dict.fromkeys(s for job in jobs for s in job.styles))
-    report = _check_report(report, [*{job.content for job in jobs}, *every_style, *extra_inputs,
-                                    *(job.output for job in jobs)])
+    every_input = [*dict.fromkeys(job.content for job in jobs), *every_style, *extra_inputs]
+    report = _check_report(report, [*every_input, *(job.output for job in jobs)])
     torch_device = resolve_device(device)
     mask_image = load_image(mask, max_pixels=max_pixels) if mask is not None else None
     stylizer, decoder_meta = _adain_stylizer(decoder, weights, pooling, config, torch_device)
@@ -267,7 +267,6 @@ def adain_files(content: str | os.PathLike | None, styles: Sequence[str | os.Pat
     weights_info = encoder_info(stylizer.model.encoder)
     metadata = {"method": "adain", "config": config.to_dict(), "weights": weights_info, "decoder": decoder_meta,
                 "mask": None if mask is None else str(mask)}
-    every_input = [*{job.content for job in jobs}, *every_style, *extra_inputs]
     outputs: list[AdaINOutput] = []
     content_cache: tuple[Path, torch.Tensor] | None = None
     mark = time.perf_counter()

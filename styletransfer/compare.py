@@ -26,22 +26,22 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import torch
-import torch.nn.functional as TF
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
 from .devices import resolve_device
 from .encoder import VGGEncoder
 from .errors import UsageError
+from .feedforward import pad_to_multiple
 from .files import atomic_write, atomic_write_json, atomic_write_text
 from .imageio import DEFAULT_MAX_PIXELS, check_output_path, check_resizable, load_image, resize_edge, save_image, to_pil
 from .losses import STYLE_LOSSES, build_style_loss
 from .losses import functional as LF
+from .markdown import markdown_table
 from .memory import MEASURES, PeakMemory
 from .optimize import StylizeConfig, stylize
 
 ADAIN_METHOD = "adain"
-ADAIN_MULTIPLE = 8  # the decoder upsamples three times by 2: AdaIN inputs are padded to a multiple of 8
 MIN_REFERENCE = 1e-12  # the stylizer's floor for a loss's value on the content image
 IDENTITY_MAX_POSITIONS = 1024  # positions per image for the quadratic-time kernel check
 REFERENCE_ROW = "content"  # the content image itself, the reference row of the raw matrix
@@ -215,11 +215,6 @@ def _mib(value: int | None) -> str:
     return "—" if value is None else f"{value / 2**20:.1f} MiB"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
-
-
 def render_markdown(report: Mapping) -> str:
     """The human-readable report: header, grid, matrices, runs, identity check."""
     matrix, losses = report["matrix"], report["matrix"]["losses"]
@@ -250,7 +245,7 @@ def render_markdown(report: Mapping) -> str:
         cells = [f"**{_number(v)}**" if loss == method else _number(v)
                  for loss, v in matrix["normalized"][method].items()]
         rows.append([f"`{method}`", *cells])
-    lines += _table(["method \\ measured by", *[f"`{l}`" for l in losses]], rows) + [""]
+    lines += [markdown_table(["method \\ measured by", *[f"`{l}`" for l in losses]], rows), ""]
     verdict = report.get("diagonal_below_one")
     if verdict is not None:
         lines += [f"Every formulation's own loss below its value on the content image: **{'yes' if verdict else 'no'}**.", ""]
@@ -258,14 +253,14 @@ def render_markdown(report: Mapping) -> str:
     lines += ["### Raw values", "", "Layer-weighted sums Σ_l λ_l·L(x_l, s_l), unnormalised; row `content` is the "
               "content image itself (the denominators above, summed).", ""]
     rows = [[f"`{m}`", *[_number(v, 4) for v in matrix["raw"][m].values()]] for m in matrix["raw"]]
-    lines += _table(["image \\ measured by", *[f"`{l}`" for l in losses]], rows) + [""]
+    lines += [markdown_table(["image \\ measured by", *[f"`{l}`" for l in losses]], rows), ""]
 
     lines += ["## Runs", ""]
     rows = []
     for method, run in report["runs"].items():
         rows.append([f"`{method}`", f"{run['seconds']:.2f} s", str(run["steps"]) if run["steps"] is not None else "—",
                      _number(run["content_loss"]), _mib(run["memory"]["peak_bytes"]), f"[{run['image']}]({run['image']})"])
-    lines += _table(["method", "wall time", "steps", "content loss", "peak memory", "image"], rows) + [""]
+    lines += [markdown_table(["method", "wall time", "steps", "content loss", "peak memory", "image"], rows), ""]
     lines += ["Content loss: ½‖F − P‖² / ½‖P‖², averaged over the content layers (the stylizer's "
               "normalisation). Wall time: the whole method on the working images, after an untimed warm-up "
               "(one step of the first loss, one AdaIN pass). Steps: objective evaluations (AdaIN: one forward pass, shown as —). "
@@ -281,7 +276,7 @@ def render_markdown(report: Mapping) -> str:
               "about 1e-6.", ""]
     rows = [[f"`{layer}`", str(v["channels"]), str(v["positions"]), _ratio(v["ratio_library"]),
              _ratio(v["ratio_kernel"])] for layer, v in identity["layers"].items()]
-    lines += _table(["layer", "C", "positions (kernel)", "ratio (library)", "ratio (kernel)"], rows) + [""]
+    lines += [markdown_table(["layer", "C", "positions (kernel)", "ratio (library)", "ratio (kernel)"], rows), ""]
     lines += [f"Spread across layers (max − min): library {_number(identity['spread_library'], 2)}, "
               f"kernel {_number(identity['spread_kernel'], 2)}; largest |ratio − 1|: library "
               f"{_number(identity['max_deviation_library'], 2)}, kernel {_number(identity['max_deviation_kernel'], 2)}.", ""]
@@ -433,8 +428,7 @@ def adain_stylize(model, content: Tensor, style: Tensor) -> Tensor:
     undoes three poolings) and the decoded image cropped back.
     """
     height, width = content.shape[-2:]
-    pad_h, pad_w = -height % ADAIN_MULTIPLE, -width % ADAIN_MULTIPLE
-    padded = TF.pad(content, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else content
+    padded = pad_to_multiple(content)  # (1, 3, H + pad_h, W + pad_w)
     with torch.no_grad():
         mean, std = model.style_statistics(style)  # (1, C, 1, 1) each
         out = model(padded, mean, std)  # (1, 3, H + pad_h, W + pad_w)

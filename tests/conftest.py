@@ -18,6 +18,17 @@ def _offline_torch_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
 
 
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for the test: many tiny ops gain nothing from more, and a run matches
+    the single-threaded subprocesses' float sums. Modules opt in with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def random_encoder(seed: int = 0, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)

@@ -15,6 +15,7 @@ from styletransfer.ablate import adabn as A
 from styletransfer.ablate import norm as N
 from styletransfer.ablate import report as R
 from styletransfer.ablate import stats as S
+from styletransfer.markdown import markdown_table
 from styletransfer.ablate.data import ContentImages, generated_image
 from styletransfer.ablate.metrics import batch_dependence, gain_verdict
 from styletransfer.ablate.perceptual import PerceptualLoss
@@ -29,13 +30,7 @@ from styletransfer.transformer import build_transformer, load_transformer, save_
 TINY = dict(width=4, residual_blocks=1)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tests run many tiny ops, which oversubscribed OpenMP threads only slow down."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def pool_of(count: int, *shape: int, seed: int = 0) -> torch.Tensor:
@@ -193,7 +188,7 @@ def test_mean_std_and_formatting():
     assert R.fmt_mean_std(summary, digits=3, scale=100) == "60 ± 14.1"
     assert R.fmt_mean_std(R.summarize([0.25]), scale=100) == "25"
     assert R.fmt_mean_std(summary, scale=100, decimals=1) == "60.0 ± 14.1"
-    table = R.markdown_table(("a", "b"), [(1, "x|y")])
+    table = markdown_table(("a", "b"), [(1, "x|y")])
     assert table.splitlines() == ["| a | b |", "|---|---|", "| 1 | x\\|y |"]
 
 

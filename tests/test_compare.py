@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import random_encoder, write_image
+from conftest import write_image
 from styletransfer.adain import AdaINModel, Decoder, save_decoder
 from styletransfer.cli import main
 from styletransfer.compare import (

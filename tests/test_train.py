@@ -37,13 +37,7 @@ SUBPROCESS_TIMEOUT = 120
 LOSS_KEYS = ("iteration", "content", "style", "total", "lr")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread, as in the subprocesses: fast on a shared machine, same float sums."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from ..errors import UsageError
 from ..transformer import conv_block
+from ..markdown import markdown_table
 from . import report as R
 from .metrics import CLEAR_GAIN, accuracy, gain_verdict
 from .shapes import SHAPES, SHIFTS, make_domain
@@ -212,7 +213,7 @@ def build_markdown(results: dict) -> str:
         s = summary["shifts"][shift]
         rows.append((shift, R.fmt_mean_std(s["target_before"], **pct), R.fmt_mean_std(s["target_after"], **pct),
                      R.fmt_mean_std(s["gain"], **pct), R.fmt_mean_std(s["source_after"], **pct), s["verdict"]))
-    text.append(R.markdown_table(("shift", "target before", "target after adaBN", "gain (points)",
+    text.append(markdown_table(("shift", "target before", "target after adaBN", "gain (points)",
                                   "source acc. of adapted net", "verdict"), rows))
     text.append(f"\nVerdict: *helps* = every seed gains and the mean gain exceeds {100 * results['clear_gain']:.0f} "
                 "point; *hurts* = the reverse; otherwise *no clear effect*.\n")
@@ -224,7 +225,7 @@ def build_markdown(results: dict) -> str:
             seed_rows.append((run["seed"], shift, f"{100 * run['source_accuracy']:.1f}",
                               f"{100 * s['target_before']:.1f}", f"{100 * s['target_after']:.1f}",
                               f"{100 * s['gain']:+.1f}"))
-    text.append(R.markdown_table(("seed", "shift", "source", "target before", "target after", "gain"), seed_rows))
+    text.append(markdown_table(("seed", "shift", "source", "target before", "target after", "gain"), seed_rows))
     return "\n".join(text) + "\n"
 
 

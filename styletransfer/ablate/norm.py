@@ -21,6 +21,7 @@ from ..encoder import VGGEncoder
 from ..errors import TrainingError, UsageError
 from ..norms import NORMS
 from ..transformer import TransformerConfig, TransformerNet, save_transformer
+from ..markdown import markdown_table
 from . import report as R
 from .data import DEFAULT_CONTENT_DIR, DEFAULT_STYLE, ContentImages, check_assets, load_style
 from .perceptual import CONTENT_LAYER, STYLE_LAYERS, PerceptualLoss
@@ -260,7 +261,7 @@ def build_markdown(results: dict) -> str:
                      R.fmt_mean_std(s["final_total_train_mode"]), R.fmt_mean_std(s["output_std"], 3),
                      R.fmt_mean_std(s["train_images_per_s"], 3), R.fmt_mean_std(s["inference_images_per_s"], 3),
                      s["parameters"]))
-    text.append(R.markdown_table(
+    text.append(markdown_table(
         ("norm", "final total", "final content", "final style", "curve-avg total", "final total, train mode",
          "output std", "train img/s", "inference img/s", "parameters"), rows))
     best = min(config["norms"], key=lambda n: summary[n]["final_total"]["mean"])

@@ -10,7 +10,7 @@ import math
 import os
 import platform
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping
 
 from ..errors import UsageError
 from ..files import atomic_write_json, atomic_write_text
@@ -69,17 +69,6 @@ def fmt_mean_std(summary: Mapping, digits: int = 4, *, scale: float = 1.0, decim
     if summary.get("n", 2) == 1:
         return show(mean)
     return f"{show(mean)} ± {show(std)}"
-
-
-def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """A GitHub Markdown table; cells are converted with ``str`` and ``|`` is escaped."""
-
-    def cell(value: object) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def weights_note(weights: Mapping) -> str:

@@ -24,6 +24,7 @@ from ..encoder import VGGEncoder
 from ..errors import UsageError
 from ..norms import NORMS
 from ..transformer import TransformerConfig, TransformerNet, load_transformer
+from ..markdown import markdown_table
 from . import report as R
 from .adabn import reestimate_bn
 from .data import DEFAULT_CONTENT_DIR, DEFAULT_STYLE, ContentImages, check_assets, load_style
@@ -209,7 +210,7 @@ def build_markdown(results: dict) -> str:
                 f"mean rel L2 > {thresholds['dependent_mean_rel_l2']:g}.\n")
     rows = [(_label(r), r["batch_size"], R.fmt(r["max_abs"]), R.fmt(r["mean_rel_l2"]), R.fmt(r["max_rel_l2"]),
              r["expected"], "yes" if r["as_expected"] else "**NO**") for r in results["rows"]]
-    text.append(R.markdown_table(("method", "batch", "max abs", "mean rel L2", "max rel L2", "expected",
+    text.append(markdown_table(("method", "batch", "max abs", "mean rel L2", "max rel L2", "expected",
                                   "as expected"), rows))
     verdict = "Every row is as expected." if results["all_as_expected"] else \
         "**Some rows are not as expected** (marked NO)."
