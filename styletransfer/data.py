@@ -14,6 +14,7 @@ the folder (deterministically) and reported.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import os
@@ -207,3 +208,20 @@ def make_loader(dataset: PairDataset, sampler: PairSampler, *, workers: int, pin
         collate_fn=collate_pairs, pin_memory=pin_memory,
         worker_init_fn=ignore_stop_signals if workers else None,
     )
+
+
+@contextlib.contextmanager
+def running_loader(loader: torch.utils.data.DataLoader) -> Iterator[Iterator]:
+    """``iter(loader)``, whose worker processes are shut down on every way out of the block.
+
+    The workers ignore SIGTERM (``ignore_stop_signals``), so one left alive would make
+    multiprocessing's exit handler, which terminates and then joins them, wait forever. Dropping
+    the last reference is not enough: an exception's traceback keeps the iterator alive.
+    """
+    batches = iter(loader)
+    try:
+        yield batches
+    finally:
+        shutdown = getattr(batches, "_shutdown_workers", None)  # absent with workers=0
+        if shutdown is not None:
+            shutdown()

@@ -40,7 +40,7 @@ from .adain import ADAIN_LAYER, ADAIN_STYLE_LAYERS, Decoder, adain, mean_std, sa
 from .checkpoint import (LOG_NAME, PREVIEW_FOLDER, Checkpoint, append_log, list_checkpoints, load_checkpoint,
                          prune_checkpoints, resolve_checkpoint, save_checkpoint, truncate_log)
 from .data import (CONTENT_STREAM, STYLE_STREAM, ImageFolder, InfiniteSampler, PairDataset, PairSampler,
-                   derive_seed, make_loader)
+                   derive_seed, make_loader, running_loader)
 from .devices import resolve_device
 from .distributed import Distributed
 from .encoder import VGGEncoder
@@ -532,10 +532,10 @@ class Trainer:
 
             bar = tqdm(total=config.max_iter, initial=iteration, desc="train", unit="it", dynamic_ncols=True)
         meter = Throughput(config.batch_size)
-        batches = iter(make_loader(self.dataset, self.sampler, workers=config.workers,
-                                   pin_memory=self.device.type == "cuda"))
+        loader = make_loader(self.dataset, self.sampler, workers=config.workers,
+                             pin_memory=self.device.type == "cuda")
         try:
-            with StopSignals(handle_signals) as signals:
+            with running_loader(loader) as batches, StopSignals(handle_signals) as signals:
                 for step in range(self.start_iteration, config.max_iter):
                     started = time.perf_counter()
                     content, style, skipped = _next_batch(batches)
@@ -562,7 +562,6 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
-            del batches  # stops the loader's worker processes
         out = None
         if interrupted is None and iteration >= config.max_iter:
             self.save(iteration)  # no-op unless resumed from a run that was already complete

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 import warnings
 
 import numpy as np
@@ -60,3 +63,17 @@ def image_pair(tmp_path):
 @pytest.fixture
 def rng():
     return torch.Generator().manual_seed(1234)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A child process still alive here (a data-loader worker a test failed to stop) would make the
+    interpreter's exit handler wait for it; report it as a failure and kill it instead."""
+    children = multiprocessing.active_children()
+    if not children:
+        return
+    names = ", ".join(f"{child.name} (pid {child.pid})" for child in children)
+    print(f"\nerror: {len(children)} child process(es) outlived the tests: {names}")
+    for child in children:
+        os.kill(child.pid, signal.SIGKILL)
+        child.join(timeout=5)
+    session.exitstatus = 1

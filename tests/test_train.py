@@ -315,6 +315,25 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path, data):
     assert checkpoint.iteration == iteration == read_log(log)[-1]["iteration"] and not out.exists()
 
 
+def test_a_failing_loader_worker_does_not_keep_the_process_alive(tmp_path, data):
+    """Every content file fails to decode in the loader workers: one-line error, exit 1, and the
+    process ends (the workers ignore SIGTERM, so a worker left running made it wait forever)."""
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    whole = (data[0] / "c0.png").read_bytes()
+    for i in range(4):
+        (broken / f"b{i}.png").write_bytes(whole[: len(whole) // 2])  # header fine, pixels missing
+    process = start_training((broken, data[1]), tmp_path / "b.safetensors", "--max-iter", 3, "--workers", 2)
+    try:
+        _, stderr = process.communicate(timeout=SUBPROCESS_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail("the training process did not exit after its loader workers failed")
+    assert process.returncode == 1, stderr
+    assert stderr.strip().splitlines()[-1].startswith("error: no image below") and "Traceback" not in stderr
+
+
 def test_sigkill_loses_at_most_one_interval_and_resumes(tmp_path, data):
     out = tmp_path / "k.safetensors"
     folder = tmp_path / "k.ckpt"
