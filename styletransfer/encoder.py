@@ -25,9 +25,13 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # Caffe's BGR mean pixel (in 0-255 units), folded into pytorch-AdaIN's first 1x1 conv.
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 
-Preprocessing = Literal["imagenet", "caffe"]
-Pooling = Literal["max", "avg"]
-Padding = Literal["zeros", "reflect"]
+Preprocessing = Literal["imagenet", "caffe", "none"]
+Pooling = Literal["max", "avg", "none"]
+Padding = Literal["zeros", "reflect", "tf-same"]
+
+# Gatys et al.'s layers (content conv4_2, here after its ReLU).
+DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 
 
 def _walk_config() -> list[tuple[str, int, int]]:
@@ -72,7 +76,7 @@ def check_layers(names: Iterable[str], available: tuple[str, ...] = VGG19_LAYERS
             close = difflib.get_close_matches(name, available, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise UsageError(
-                f"unknown VGG layer {name!r}{hint}; available: {available[0]} ... {available[-1]}"
+                f"unknown layer {name!r} for this encoder{hint}; available: {available[0]} ... {available[-1]}"
             )
     return names
 
@@ -122,6 +126,12 @@ class VGGEncoder(nn.Module):
 
     Only the layers up to the deepest requested one are run.
     """
+
+    default_style_layers = DEFAULT_STYLE_LAYERS
+    default_content_layers = DEFAULT_CONTENT_LAYERS
+    # The perceptual loss of feed-forward training (Johnson et al. 2016; ``ablate norm``).
+    perceptual_content_layer = "relu2_2"
+    perceptual_style_layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 
     def __init__(self, spec: EncoderSpec = EncoderSpec()) -> None:
         super().__init__()

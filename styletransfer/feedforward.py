@@ -63,6 +63,21 @@ class StyleStatistics:
     std: Tensor
 
 
+def check_feedforward_settings(config) -> None:
+    """The settings every feed-forward config has (alpha, style_weights, preserve_color,
+    content_size, style_size, precision), each refused with a usage error when out of range."""
+    if not (isinstance(config.alpha, (int, float)) and 0.0 <= config.alpha <= 1.0):
+        raise UsageError(f"--alpha must be between 0 and 1, got {config.alpha}")
+    weights = config.style_weights
+    if weights is not None and (any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0):
+        raise UsageError(f"style interpolation weights must be ≥ 0 with a positive sum, got {weights}")
+    color.get(config.preserve_color)
+    for flag, size in (("--content-size", config.content_size), ("--style-size", config.style_size)):
+        if size != 0 and size < MIN_SIDE:
+            raise UsageError(f"{flag} must be 0 (keep the original size) or ≥ {MIN_SIDE}, got {size}")
+    dtype_of(config.precision)
+
+
 @dataclass
 class AdaINConfig:
     """Every setting of a feed-forward run; stored whole in reports and image metadata."""
@@ -79,16 +94,7 @@ class AdaINConfig:
     tile_halo: int | None = None  # pixels around each tile; None: the exact halo (tiling.exact_halo)
 
     def validate(self) -> "AdaINConfig":
-        if not (isinstance(self.alpha, (int, float)) and 0.0 <= self.alpha <= 1.0):
-            raise UsageError(f"--alpha must be between 0 and 1, got {self.alpha}")
-        if self.style_weights is not None:
-            if any(not math.isfinite(w) or w < 0 for w in self.style_weights) or sum(self.style_weights) <= 0:
-                raise UsageError(f"style interpolation weights must be ≥ 0 with a positive sum, got {self.style_weights}")
-        color.get(self.preserve_color)
-        for flag, size in (("--content-size", self.content_size), ("--style-size", self.style_size)):
-            if size != 0 and size < MIN_SIDE:
-                raise UsageError(f"{flag} must be 0 (keep the original size) or ≥ {MIN_SIDE}, got {size}")
-        dtype_of(self.precision)
+        check_feedforward_settings(self)
         if self.tile_size is not None and self.tile_size != 0 and (
                 self.tile_size < MIN_TILE_SIZE or self.tile_size % FEATURE_STRIDE):
             raise UsageError(f"--tile-size must be 0 (no tiling) or a multiple of {FEATURE_STRIDE} that is "

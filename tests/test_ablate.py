@@ -214,7 +214,8 @@ def test_norm_report_lists_every_arm_with_mean_and_std():
     assert summary["batch"]["curve_avg_total"]["mean"] == pytest.approx(((2.0 + 1.0) / 2 + (4.0 + 2.0) / 2) / 2)
     assert N.mean_curves(arms, norms)["batch"] == [(0, 6.0), (5, 3.0), (10, 1.5)]
     assert N.mean_train_curves(arms, norms, window=2)["batch"] == [(2, 2.5), (4, 1.0)]
-    config = {**N.asdict(N.QUICK), "norms": norms, "seeds": seeds}
+    config = {**N.asdict(N.QUICK), "norms": norms, "seeds": seeds,  # run() stores the encoder's layers
+              "content_layer": "relu2_2", "style_layers": ("relu1_1", "relu2_1")}
     results = {"command": "styletransfer ablate norm -o x", "config": config, "environment": _env(), "seconds": 1.0,
                "weights": {"source": "random:0"}, "data": {"train_photos": ["a.jpg"], "heldout_photos": ["b.jpg"]},
                "arms": arms, "summary": summary}

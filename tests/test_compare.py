@@ -18,7 +18,7 @@ from conftest import write_image
 from styletransfer.adain import AdaINModel, Decoder, save_decoder
 from styletransfer.cli import main
 from styletransfer.compare import (
-    ADAIN_METHOD, REFERENCE_ROW, RANDOM_WEIGHTS_NOTE, CompareConfig, StyleMeter, adain_stylize, build_grid,
+    ADAIN_METHOD, MAGENTA_METHOD, REFERENCE_ROW, RANDOM_WEIGHTS_NOTE, CompareConfig, StyleMeter, adain_stylize, build_grid,
     build_report, cross_loss_matrix, gram_poly_identity, identity_ratios, layer_weight_map, render_markdown,
     select_methods,
 )
@@ -199,10 +199,11 @@ def test_adain_output_has_the_content_size(encoder):
 
 
 def test_select_methods():
-    assert select_methods() == tuple(LOSSES)
-    assert select_methods(decoder=True) == (*LOSSES, ADAIN_METHOD)
+    assert select_methods() == (*LOSSES, MAGENTA_METHOD)
+    assert select_methods(decoder=True) == (*LOSSES, ADAIN_METHOD, MAGENTA_METHOD)
     assert select_methods(only=("bn-stats", "gram")) == ("gram", "bn-stats")  # registry order
-    assert select_methods(skip=("mmd-rbf",), decoder=True) == (*[l for l in LOSSES if l != "mmd-rbf"], ADAIN_METHOD)
+    assert select_methods(skip=("mmd-rbf", "magenta"), decoder=True) == (
+        *[l for l in LOSSES if l != "mmd-rbf"], ADAIN_METHOD)
     with pytest.raises(UsageError, match="did you mean 'gram'"):
         select_methods(only=("gramm",))
     with pytest.raises(UsageError, match="--decoder"):
@@ -231,7 +232,7 @@ def test_existing_results_are_never_overwritten(tmp_path, image_pair):
 @pytest.mark.parametrize("flags,needle", [
     (["--only", "gram,bnstats"], "did you mean 'bn-stats'"),
     (["--only", "adain"], "--decoder"),
-    (["--skip", "gram,mmd-linear,mmd-poly", "--skip", "mmd-rbf,bn-stats"], "no method"),
+    (["--skip", "gram,mmd-linear,mmd-poly", "--skip", "mmd-rbf,bn-stats,magenta"], "no method"),
 ])
 def test_bad_method_flags_are_usage_errors(tmp_path, image_pair, flags, needle):
     content, style = image_pair
@@ -256,7 +257,7 @@ def test_end_to_end_every_formulation_reduces_its_own_loss(tmp_path):
     assert "not representative" in done.stderr
 
     report = json.loads((out / "report.json").read_text())
-    methods = [*LOSSES, ADAIN_METHOD]
+    methods = [*LOSSES, ADAIN_METHOD, MAGENTA_METHOD]
     assert report["methods"] == methods
     matrix = report["matrix"]
     assert matrix["methods"] == methods and matrix["losses"] == LOSSES
@@ -266,7 +267,7 @@ def test_end_to_end_every_formulation_reduces_its_own_loss(tmp_path):
         assert Image.open(out / f"{method}.png").size == (48, 30)
         run = report["runs"][method]
         assert run["seconds"] > 0 and run["memory"]["measure"] in MEASURES
-        assert run["steps"] == (None if method == ADAIN_METHOD else 8)
+        assert run["steps"] == (None if method in (ADAIN_METHOD, MAGENTA_METHOD) else 8)
         # with c = 0 the normalised Gram and poly-MMD columns agree: the identity, seen in the data
         assert matrix["normalized"][method]["gram"] == pytest.approx(matrix["normalized"][method]["mmd-poly"], rel=1e-4)
     for loss in LOSSES:  # each formulation's own loss on its own output is below the content image's
@@ -285,7 +286,7 @@ def test_end_to_end_every_formulation_reduces_its_own_loss(tmp_path):
     rows = table_rows(markdown, "## Cross-loss matrix")
     assert [r[0] for r in rows[2:]] == [f"`{m}`" for m in methods]
     grid = Image.open(out / "grid.png")
-    assert grid.format == "PNG" and grid.width >= 4 * 48 and grid.height >= 2 * 30  # 8 tiles, 4 per row
+    assert grid.format == "PNG" and grid.width >= 4 * 48 and grid.height >= 3 * 30  # 9 tiles, 4 per row
 
 
 def test_cpu_peak_memory_sees_a_large_temporary(monkeypatch):

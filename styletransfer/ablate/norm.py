@@ -10,7 +10,7 @@ statistics) are reported beside them.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -24,7 +24,7 @@ from ..transformer import TransformerConfig, TransformerNet, save_transformer
 from ..markdown import markdown_table
 from . import report as R
 from .data import DEFAULT_CONTENT_DIR, DEFAULT_STYLE, ContentImages, check_assets, load_style
-from .perceptual import CONTENT_LAYER, STYLE_LAYERS, PerceptualLoss
+from .perceptual import PerceptualLoss
 from .plot import image_grid, line_plot, save_png
 
 SAMPLE_IMAGES = 4  # held-out images shown in samples.png
@@ -45,8 +45,8 @@ class NormConfig:
     lr: float = 1e-3
     width: int = 32
     residual_blocks: int = 5
-    content_layer: str = CONTENT_LAYER
-    style_layers: tuple[str, ...] = STYLE_LAYERS
+    content_layer: str | None = None  # None: the encoder's perceptual_content_layer (VGG19: relu2_2)
+    style_layers: tuple[str, ...] | None = None  # None: the encoder's perceptual_style_layers
     content_weight: float = 1.0
     style_weight: float = 5.0
     heldout: int = 16
@@ -73,8 +73,9 @@ class NormConfig:
         if not 0 <= self.photo_fraction <= 1:
             raise UsageError(f"--photo-fraction must be in [0, 1], got {self.photo_fraction}")
         from ..encoder import check_layers
+        from ..optimize import ENCODER_LAYERS
 
-        check_layers((self.content_layer, *self.style_layers))
+        check_layers([*([self.content_layer] if self.content_layer else []), *(self.style_layers or ())], ENCODER_LAYERS)
         check_assets(self.content, self.style)
         return self
 
@@ -286,6 +287,11 @@ def run(config: NormConfig, encoder: VGGEncoder, *, command: str, output_dir: st
     device = resolve_device(config.device)
     output_dir = Path(output_dir)
     encoder = encoder.to(device)
+    from ..encoder import check_layers
+
+    config = replace(config, content_layer=config.content_layer or encoder.perceptual_content_layer,
+                     style_layers=tuple(config.style_layers or encoder.perceptual_style_layers))
+    check_layers((config.content_layer, *config.style_layers), encoder.layer_names)
     start = time.perf_counter()
     data = ContentImages.from_folder(config.content, holdout=config.holdout, size=config.size)
     style = load_style(config.style, config.size).to(device)

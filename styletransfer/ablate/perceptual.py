@@ -17,8 +17,8 @@ from ..encoder import VGGEncoder
 from ..losses import build_style_loss
 from ..losses import functional as LF
 
-CONTENT_LAYER = "relu2_2"
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+CONTENT_LAYER = VGGEncoder.perceptual_content_layer
+STYLE_LAYERS = VGGEncoder.perceptual_style_layers
 TINY = 1e-12
 
 

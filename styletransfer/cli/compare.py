@@ -11,6 +11,8 @@ import click
 from .. import optimize as S
 from ..compare import GRID_NAME, REPORT_JSON, REPORT_MD, CompareConfig, compare_files, select_methods
 from ..imageio import DEFAULT_MAX_PIXELS
+from ..magenta.encoder import CONTENT_LAYERS as MAGENTA_CONTENT_LAYERS
+from ..magenta.encoder import STYLE_LAYERS as MAGENTA_STYLE_LAYERS
 from .params import NAMES, parse_loss_params
 
 
@@ -40,8 +42,12 @@ def command_line() -> str:
               help="Learning rate (default 1 for L-BFGS, 0.02 for Adam).")
 @click.option("--steps", type=click.IntRange(min=1), default=300, show_default=True, help="Steps of every method.")
 @click.option("--size", type=click.IntRange(min=16), default=512, show_default=True, help="Output long edge.")
-@click.option("--style-layers", type=NAMES, default=",".join(S.DEFAULT_STYLE_LAYERS), show_default=True)
-@click.option("--content-layers", type=NAMES, default=",".join(S.DEFAULT_CONTENT_LAYERS), show_default=True)
+@click.option("--style-layers", type=NAMES, default=None,
+              help="Style layers [the encoder's: VGG19 " + ",".join(S.DEFAULT_STYLE_LAYERS) + "; magenta "
+                   + ",".join(MAGENTA_STYLE_LAYERS) + "].")
+@click.option("--content-layers", type=NAMES, default=None,
+              help="Content layers [the encoder's: VGG19 " + ",".join(S.DEFAULT_CONTENT_LAYERS) + "; magenta "
+                   + ",".join(MAGENTA_CONTENT_LAYERS) + "].")
 @click.option("--style-weight", type=click.FloatRange(min=0), default=S.DEFAULT_STYLE_WEIGHT, show_default=True)
 @click.option("--content-weight", type=click.FloatRange(min=0), default=S.DEFAULT_CONTENT_WEIGHT, show_default=True)
 @click.option("--tv-weight", type=click.FloatRange(min=0), default=S.DEFAULT_TV_WEIGHT, show_default=True)

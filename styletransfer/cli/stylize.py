@@ -7,8 +7,11 @@ import click
 from .. import color
 from .. import feedforward as FF
 from .. import optimize as S
-from ..api import adain_files, stylize_files
+from ..api import adain_files, magenta_files, stylize_files
+from ..magenta.stylizer import CONTENT_SIZE, STYLE_SIZE, MagentaConfig
 from ..errors import UsageError
+from ..magenta.encoder import CONTENT_LAYERS as MAGENTA_CONTENT_LAYERS
+from ..magenta.encoder import STYLE_LAYERS as MAGENTA_STYLE_LAYERS
 from ..imageio import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS
 from ..losses import STYLE_LOSSES
 from ..adain import ADAIN_LAYER, DECODER_PLAN
@@ -17,14 +20,19 @@ from ..tiling import exact_halo
 from .params import FLOATS, NAMES, SIZES, STEPS, parse_loss_list, parse_loss_params
 
 EXISTING = click.Path(exists=False, dir_okay=True)
-METHODS = ("optimize", "adain")
-# Flags that only one method reads; giving one to the other method is a usage error.
+METHODS = ("optimize", "adain", "magenta")
+# Flags that only some methods read; giving one to another method is a usage error.
 OPTIMIZE_ONLY = ("losses", "loss_param", "optimizer", "lr", "steps", "steps_per_scale", "init", "size", "scales",
                  "style_scale",
                  "style_layers", "layer_weights", "content_layers", "style_weight", "content_weight", "tv_weight",
                  "normalize", "seed")
-ADAIN_ONLY = ("decoder", "alpha", "content_size", "style_size", "crop", "content_dir", "style_dir", "ext",
-              "channels_last", "tile_size", "tile_halo")
+FEEDFORWARD = ("alpha", "content_size", "style_size", "crop", "content_dir", "style_dir", "ext")
+METHOD_FLAGS = {
+    **{name: ("optimize",) for name in OPTIMIZE_ONLY},
+    **{name: ("adain", "magenta") for name in FEEDFORWARD},
+    **{name: ("adain",) for name in ("decoder", "channels_last", "tile_size", "tile_halo")},
+    **{name: ("optimize", "adain") for name in ("weights", "pooling")},  # magenta brings its own networks
+}
 EXTENSIONS = sorted({suffix[1:] for suffix in OUTPUT_FORMATS})
 
 
@@ -33,7 +41,8 @@ EXTENSIONS = sorted({suffix[1:] for suffix in OUTPUT_FORMATS})
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="Output image (.png, .jpg, ...); an output folder with --content-dir/--style-dir.")
 @click.option("--method", type=click.Choice(METHODS), default="optimize", show_default=True,
-              help="optimize: iterative (Gatys et al.); adain: one pass through an AdaIN decoder.")
+              help="optimize: iterative (Gatys et al.); adain: one pass through an AdaIN decoder; magenta: one "
+                   "pass through Magenta's style predictor and transformer (Ghiasi et al.).")
 @click.option("--style", "extra_styles", multiple=True, type=EXISTING, help="Another style image (repeatable).")
 @click.option("--style-blend", "--style-interpolation-weights", "style_blend", type=FLOATS,
               help="Blend (adain: interpolation) weights of the styles, e.g. 0.7,0.3.")
@@ -50,16 +59,18 @@ EXTENSIONS = sorted({suffix[1:] for suffix in OUTPUT_FORMATS})
 # --method adain
 @click.option("--decoder", type=EXISTING, default=None,
               help="[adain] Decoder: ours (.safetensors) or pytorch-AdaIN's decoder.pth. Required for adain.")
-@click.option("--alpha", type=click.FloatRange(0, 1), default=None, help="[adain] Degree of stylisation, 0..1 [1].")
+@click.option("--alpha", type=click.FloatRange(0, 1), default=None, help="[adain, magenta] Degree of stylisation, 0..1 [1].")
 @click.option("--content-size", type=click.IntRange(min=0), default=None,
-              help=f"[adain] Content shorter side; 0 keeps the original size [{FF.DEFAULT_SIZE}].")
+              help=f"[adain, magenta] Content shorter side; 0 keeps the original size [adain {FF.DEFAULT_SIZE}, "
+                   f"magenta {CONTENT_SIZE}].")
 @click.option("--style-size", type=click.IntRange(min=0), default=None,
-              help=f"[adain] Style shorter side; 0 keeps the original size [{FF.DEFAULT_SIZE}].")
-@click.option("--crop", is_flag=True, default=False, help="[adain] Centre crop to a square after resizing.")
-@click.option("--content-dir", type=EXISTING, default=None, help="[adain] Stylise every image in this folder.")
-@click.option("--style-dir", type=EXISTING, default=None, help="[adain] Use every image in this folder, one at a time.")
+              help=f"[adain, magenta] Style shorter side; 0 keeps the original size [adain {FF.DEFAULT_SIZE}, "
+                   f"magenta {STYLE_SIZE}].")
+@click.option("--crop", is_flag=True, default=False, help="[adain, magenta] Centre crop to a square after resizing.")
+@click.option("--content-dir", type=EXISTING, default=None, help="[adain, magenta] Stylise every image in this folder.")
+@click.option("--style-dir", type=EXISTING, default=None, help="[adain, magenta] Use every image in this folder, one at a time.")
 @click.option("--ext", type=click.Choice(EXTENSIONS), default="png", show_default=True,
-              help="[adain] Output format in folder mode.")
+              help="[adain, magenta] Output format in folder mode.")
 @click.option("--channels-last/--no-channels-last", default=True, show_default=True,
               help="[adain] NHWC memory format for the networks (same results, faster on CPUs).")
 @click.option("--tile-size", type=click.IntRange(min=0), default=None,
@@ -83,9 +94,13 @@ EXTENSIONS = sorted({suffix[1:] for suffix in OUTPUT_FORMATS})
 @click.option("--scales", type=SIZES, default=None, help="Coarse-to-fine long edges, e.g. 256,512 (overrides --size).")
 @click.option("--style-scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
               help="Style image long edge relative to the output's.")
-@click.option("--style-layers", type=NAMES, default=",".join(S.DEFAULT_STYLE_LAYERS), show_default=True)
+@click.option("--style-layers", type=NAMES, default=None,
+              help="Style layers [the encoder's: VGG19 " + ",".join(S.DEFAULT_STYLE_LAYERS) + "; magenta "
+                   + ",".join(MAGENTA_STYLE_LAYERS) + "].")
 @click.option("--layer-weights", type=FLOATS, default=None, help="Per style layer weights (default uniform).")
-@click.option("--content-layers", type=NAMES, default=",".join(S.DEFAULT_CONTENT_LAYERS), show_default=True)
+@click.option("--content-layers", type=NAMES, default=None,
+              help="Content layers [the encoder's: VGG19 " + ",".join(S.DEFAULT_CONTENT_LAYERS) + "; magenta "
+                   + ",".join(MAGENTA_CONTENT_LAYERS) + "].")
 @click.option("--style-weight", type=click.FloatRange(min=0), default=S.DEFAULT_STYLE_WEIGHT, show_default=True)
 @click.option("--content-weight", type=click.FloatRange(min=0), default=S.DEFAULT_CONTENT_WEIGHT, show_default=True)
 @click.option("--tv-weight", type=click.FloatRange(min=0), default=S.DEFAULT_TV_WEIGHT, show_default=True)
@@ -117,17 +132,19 @@ def stylize_command(ctx: click.Context, images, **opts) -> None:
         raise UsageError("give a CONTENT image (or --content-dir) and a STYLE image")
     if method == "adain":
         _run_adain(content, styles, opts)
+    elif method == "magenta":
+        _run_magenta(content, styles, opts)
     else:
         _run_optimize(content, styles, opts)
 
 
 def _reject_other_method_flags(ctx: click.Context, method: str) -> None:
-    other = ADAIN_ONLY if method == "optimize" else OPTIMIZE_ONLY
     for param in ctx.command.params:
-        if param.name in other and ctx.get_parameter_source(param.name) == click.core.ParameterSource.COMMANDLINE:
-            owner = "adain" if method == "optimize" else "optimize"
-            raise UsageError(f"{param.opts[0]} applies to "
-                             f"--method {owner} only (this run uses --method {method})")
+        owners = METHOD_FLAGS.get(param.name)
+        if (owners and method not in owners
+                and ctx.get_parameter_source(param.name) == click.core.ParameterSource.COMMANDLINE):
+            raise UsageError(f"{param.opts[0]} applies to --method {' and '.join(owners)} only "
+                             f"(this run uses --method {method})")
 
 
 def _run_optimize(content, styles, opts) -> None:
@@ -181,6 +198,26 @@ def _run_adain(content, styles, opts) -> None:
                       pooling=opts["pooling"], mask=opts["mask"], content_dir=opts["content_dir"],
                       style_dir=opts["style_dir"], ext=opts["ext"], device=opts["device"], report=opts["report"],
                       progress=opts["progress"], max_pixels=opts["max_pixels"])
+    _report_feedforward(run, opts)
+
+
+def _run_magenta(content, styles, opts) -> None:
+    config = MagentaConfig(
+        alpha=1.0 if opts["alpha"] is None else opts["alpha"],
+        style_weights=opts["style_blend"],
+        preserve_color=opts["preserve_color"],
+        content_size=CONTENT_SIZE if opts["content_size"] is None else opts["content_size"],
+        style_size=STYLE_SIZE if opts["style_size"] is None else opts["style_size"],
+        crop=opts["crop"],
+        precision=opts["precision"],
+    )
+    run = magenta_files(content, styles, opts["output"], config, mask=opts["mask"], content_dir=opts["content_dir"],
+                        style_dir=opts["style_dir"], ext=opts["ext"], device=opts["device"], report=opts["report"],
+                        progress=opts["progress"], max_pixels=opts["max_pixels"])
+    _report_feedforward(run, opts)
+
+
+def _report_feedforward(run, opts) -> None:
     total = run.seconds["total"]
     if len(run.outputs) == 1 and opts["content_dir"] is None and opts["style_dir"] is None:
         (out,) = run.outputs

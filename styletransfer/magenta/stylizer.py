@@ -1,0 +1,135 @@
+"""Feed-forward stylisation with Magenta's networks (``stylize --method magenta``).
+
+style → predictor → 100-d embedding e; content + e → transformer → image. Several styles are
+mixed in embedding space (e = Σ w_i e_i), and ``alpha`` interpolates with the content's own
+embedding as the original does: e = α·e_style + (1 − α)·e_content (the content resized like a
+style, to ``style_size``, before it is embedded). The transformer runs at the
+content's own resolution (it is fully convolutional: no fixed 384² input, no upscaling); the
+content is reflect-padded to a multiple of 4 (its two stride-2 convs) and the output cropped
+back, so the output has exactly the content's size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from .. import color
+from ..errors import UsageError
+from ..feedforward import check_feedforward_settings, grayscale, pad_to_multiple, prepare_image
+from ..imageio import resize_to
+from ..precision import DEFAULT_PRECISION, check_precision, dtype_of
+from .networks import TRANSFORMER_STRIDE, StylePredictor, StyleTransformer
+
+STYLE_SIZE = 256  # the predictor was trained on 256² styles (shorter side here; aspect kept)
+CONTENT_SIZE = 0  # keep the content's size
+
+
+@dataclass
+class MagentaConfig:
+    """Every setting of a ``--method magenta`` run; stored whole in reports and image metadata."""
+
+    alpha: float = 1.0  # 0: the content's own embedding; 1: the style's
+    style_weights: tuple[float, ...] | None = None  # mixing weights of several styles; default equal
+    preserve_color: str = color.NONE
+    content_size: int = CONTENT_SIZE  # shorter side; 0 keeps the original size
+    style_size: int = STYLE_SIZE  # shorter side; 0 keeps the original size
+    crop: bool = False  # centre crop to a square after resizing
+    precision: str = DEFAULT_PRECISION  # fp32, or bf16 networks
+
+    def validate(self) -> "MagentaConfig":
+        check_feedforward_settings(self)
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def mix_embeddings(embeddings: Sequence[Tensor], weights: Sequence[float] | None = None) -> Tensor:
+    """Σ w_i e_i with the weights normalised to sum 1 (equal when not given)."""
+    if weights is None:
+        weights = [1.0] * len(embeddings)
+    if len(weights) != len(embeddings):
+        raise UsageError(f"{len(weights)} style weights for {len(embeddings)} styles: give one per style")
+    total = float(sum(weights))
+    return sum(w / total * e for w, e in zip(weights, embeddings))
+
+
+class MagentaStylizer:
+    """Magenta's predictor and transformer with a ``MagentaConfig``; the networks are frozen."""
+
+    def __init__(self, predictor: StylePredictor, transformer: StyleTransformer, config: MagentaConfig | None = None,
+                 *, device: torch.device | str = "cpu") -> None:
+        self.config = (config or MagentaConfig()).validate()
+        self.device = torch.device(device)
+        check_precision(self.config.precision, self.device)
+        dtype = dtype_of(self.config.precision)
+        self.predictor = predictor.to(self.device, dtype).eval().requires_grad_(False)
+        # NHWC: the same result up to float rounding, 1.3x faster at 1024² on a 2-core CPU
+        self.transformer = transformer.to(self.device, dtype, memory_format=torch.channels_last).eval()
+        self.transformer.requires_grad_(False)
+        self.dtype = dtype
+
+    def prepare_content(self, content: Tensor) -> Tensor:
+        return prepare_image(content, self.config.content_size, self.config.crop)
+
+    @torch.no_grad()
+    def embed(self, image: Tensor) -> Tensor:
+        """The style embedding (100,) of a (3, H, W) image used as it is."""
+        batch = image.unsqueeze(0).to(self.device, self.dtype)  # (1, 3, H, W)
+        return self.predictor(batch)[0].float()  # (100,)
+
+    def style_embedding(self, style: Tensor, content: Tensor | None = None) -> Tensor:
+        """The embedding of a style image after resizing (and colour matching to ``content``,
+        when the config preserves colour in the style stage)."""
+        style = prepare_image(style, self.config.style_size, self.config.crop)
+        if content is not None:
+            style = color.prepare_style(style, self.prepare_content(content), self.config.preserve_color)
+        return self.embed(style)
+
+    @torch.no_grad()
+    def transform(self, content: Tensor, embedding: Tensor) -> Tensor:
+        """The transformer on a prepared (3, H, W) content: (3, H, W) of the same size."""
+        height, width = content.shape[-2:]
+        batch = pad_to_multiple(content.unsqueeze(0).to(self.device, self.dtype), TRANSFORMER_STRIDE)
+        batch = batch.contiguous(memory_format=torch.channels_last)  # (1, 3, H', W')
+        out = self.transformer(batch, embedding.to(self.device, self.dtype).unsqueeze(0))  # (1, 3, H', W')
+        return out[0, :, :height, :width].float().cpu()
+
+    def stylize(self, content: Tensor, styles: Sequence[Tensor], *, mask: Tensor | None = None) -> Tensor:
+        """Stylise a (3, H, W) content with style images or precomputed embeddings (100,).
+
+        With ``mask`` (exactly two styles; white = the first): one pass per style, composited by
+        the mask's grey level (the conditional norms see the whole image in each pass).
+        """
+        cfg = self.config
+        prepared = self.prepare_content(content)
+        embeddings = [s if s.dim() == 1 else self.style_embedding(s, content) for s in styles]
+        own = self.style_embedding(content) if cfg.alpha < 1 else None  # the content seen as a style
+
+        def with_alpha(embedding: Tensor) -> Tensor:
+            return embedding if own is None else cfg.alpha * embedding + (1 - cfg.alpha) * own
+
+        if mask is None:
+            image = self.transform(prepared, with_alpha(mix_embeddings(embeddings, cfg.style_weights)))
+        else:
+            if len(embeddings) != 2:
+                raise UsageError(f"--mask needs exactly two styles (foreground first), got {len(embeddings)}")
+            foreground, background = (self.transform(prepared, with_alpha(e)) for e in embeddings)
+            stretched = resize_to(grayscale(mask), *content.shape[-2:])  # (1, H0, W0): the content's size
+            weight = self.prepare_content(stretched).clamp(0, 1)  # (1, H, W), resized/cropped like the content
+            image = weight * foreground + (1 - weight) * background
+        if color.uses_output_stage(cfg.preserve_color):
+            image = color.finish_output(image, prepared, cfg.preserve_color)
+        return image.clamp(0, 1)
+
+
+def load_stylizer(config: MagentaConfig | None = None, *, device: torch.device | str = "cpu") -> MagentaStylizer:
+    from .weights import load_predictor, load_transformer
+
+    predictor, _ = load_predictor()
+    transformer, _ = load_transformer()
+    return MagentaStylizer(predictor, transformer, config, device=device)
