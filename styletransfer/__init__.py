@@ -3,7 +3,7 @@
 No work happens at import: networks are built only when asked for.
 """
 
-from .api import adain_files, stylize_files
+from .api import adain_files, magenta_files, stylize_files
 from .encoder import VGG19_LAYERS, EncoderSpec, VGGEncoder
 from .errors import StyleTransferError
 from .feedforward import AdaINConfig, AdaINStylizer, StyleStatistics
@@ -18,4 +18,5 @@ __all__ = [
     "VGG19_LAYERS", "EncoderSpec", "VGGEncoder", "StyleTransferError", "load_image", "save_image",
     "STYLE_LOSSES", "build_style_loss", "StylizeConfig", "StylizeResult", "stylize", "stylize_files",
     "load_encoder", "__version__", "AdaINConfig", "AdaINStylizer", "StyleStatistics", "adain_files",
+    "magenta_files",
 ]
