@@ -20,12 +20,12 @@ from . import color
 from .adain import AdaINModel, Decoder, load_decoder
 from .devices import resolve_device
 from .encoder import VGGEncoder
-from .errors import ImageError, UsageError
+from .errors import ImageError, NonFiniteError, UsageError
 from .feedforward import AdaINConfig, AdaINStylizer, decoder_warning, grayscale
 from .files import atomic_write_json
 from .magenta.stylizer import MagentaConfig
 from .imageio import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, OUTPUT_FORMATS, check_output_path, check_resizable,
-                      list_images, load_image, resize_to, save_image)
+                      list_images, load_image, resize_to, same_path, save_image)
 from .optimize import StylizeConfig, StylizeResult, stylize
 from .weights import load_encoder, sha256_file
 
@@ -50,7 +50,7 @@ def _check_report(report: str | os.PathLike | None, paths: Sequence[str | os.Pat
     report = Path(report)
     if report.suffix.lower() != ".json":
         raise UsageError(f"--report {str(report)!r}: the report is JSON; name it *.json")
-    if any(report.resolve() == Path(p).resolve() for p in paths if p is not None):
+    if any(same_path(report, p) for p in paths if p is not None):
         raise UsageError(f"--report {str(report)!r} would overwrite an input or the output")
     return report
 
@@ -87,10 +87,18 @@ def stylize_files(content: str | os.PathLike, styles: Sequence[str | os.PathLike
     for path, image in zip(styles, style_images):
         check_resizable(image, str(path), max(16, round(smallest * config.style_scale)))
     encoder = weights if isinstance(weights, torch.nn.Module) else load_encoder(weights, pooling=pooling)
-    if mask_image is None:
-        result = stylize(content_image, style_images, encoder, config, device=torch_device, progress=progress)
-    else:
-        result = _composite_by_mask(content_image, style_images, mask_image, encoder, config, torch_device, progress)
+    try:
+        if mask_image is None:
+            result = stylize(content_image, style_images, encoder, config, device=torch_device, progress=progress)
+        else:
+            result = _composite_by_mask(content_image, style_images, mask_image, encoder, config, torch_device,
+                                        progress)
+    except NonFiniteError as error:  # keep what the optimisation had reached, then report the stop
+        if error.image is not None:
+            save_image(error.image, output, metadata={"method": "optimize", "config": config.to_dict(),
+                                                      "stopped": str(error)}, inputs=inputs)
+            raise NonFiniteError(f"{error}; the last finite image was written to {str(output)!r}") from None
+        raise
     if color.uses_output_stage(preserve_color):
         reference = resize_to(content_image, *result.image.shape[-2:])  # (3, H, W), the output's size
         result.image = color.finish_output(result.image, reference, preserve_color).clamp(0, 1)

@@ -34,7 +34,7 @@ from .encoder import VGGEncoder
 from .errors import UsageError
 from .feedforward import pad_to_multiple
 from .files import atomic_write, atomic_write_json, atomic_write_text
-from .imageio import DEFAULT_MAX_PIXELS, check_output_path, check_resizable, load_image, resize_edge, save_image, to_pil
+from .imageio import DEFAULT_MAX_PIXELS, check_output_path, same_path, check_resizable, load_image, resize_edge, save_image, to_pil
 from .losses import STYLE_LOSSES, build_style_loss
 from .losses import functional as LF
 from .markdown import markdown_table
@@ -265,7 +265,7 @@ def render_markdown(report: Mapping) -> str:
     lines += [markdown_table(["method", "wall time", "steps", "content loss", "peak memory", "image"], rows), ""]
     lines += ["Content loss: ½‖F − P‖² / ½‖P‖², averaged over the content layers (the stylizer's "
               "normalisation). Wall time: the whole method on the working images, after an untimed warm-up "
-              "(one step of the first loss, one AdaIN pass). Steps: objective evaluations (AdaIN: one forward pass, shown as —). "
+              "(one step of the first loss, one pass of each feed-forward method). Steps: objective evaluations (AdaIN, magenta: one forward pass, shown as —). "
               "Peak memory:"]
     lines += [f"- `{k}`: {v}" for k, v in report["memory_measures"].items()] + [""]
 
@@ -448,7 +448,7 @@ def _check_outputs(out_dir: Path, methods: Sequence[str], inputs: Sequence, over
     for path in files:
         if path.suffix == ".png":
             check_output_path(path, inputs)
-        elif any(path.resolve() == Path(p).resolve() for p in inputs):
+        elif any(same_path(path, p) for p in inputs):
             raise UsageError(f"{str(path)!r} would overwrite an input; choose another -o folder")
     existing = [p.name for p in files if p.exists()]
     if existing and not overwrite:
@@ -523,7 +523,7 @@ def compare_files(content: str | os.PathLike, style: str | os.PathLike, out_dir:
     identity = gram_poly_identity({l: content_features[l] for l in base.style_layers}, meter.style_features,
                                   max_positions=config.identity_positions, seed=base.seed)
 
-    # Untimed warm-up (one step of the first loss, one AdaIN pass): one-off start-up costs are not
+    # Untimed warm-up (one step of the first loss, one pass of each feed-forward method): one-off start-up costs are not
     # charged to whichever method happens to run first.
     first_loss = next((m for m in config.methods if m not in FEEDFORWARD_METHODS), None)
     if first_loss is not None:

@@ -23,3 +23,12 @@ class WeightsError(StyleTransferError):
 
 class TrainingError(StyleTransferError):
     """Training that cannot start or has to stop (empty data set, non-finite loss)."""
+
+
+class NonFiniteError(StyleTransferError):
+    """An optimisation whose objective or gradient became NaN or infinite; ``image`` is the last
+    iterate whose objective was finite, (3, H, W) in [0, 1] on the CPU."""
+
+    def __init__(self, message: str, image=None) -> None:
+        super().__init__(message)
+        self.image = image

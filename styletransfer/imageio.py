@@ -77,6 +77,8 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_
     if path.is_dir():
         raise ImageError(f"{name!r} is a folder, not an image: pass an image file")
     if not path.exists():
+        if path.is_symlink():
+            raise ImageError(f"{name!r} is a symbolic link to nothing (broken, or a loop): point it at an image")
         raise ImageError(f"{name!r} does not exist: check the path")
     limit = Image.MAX_IMAGE_PIXELS
     try:
@@ -160,6 +162,13 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name the same file, existing or not. Never raises: a symlink loop
+    (where ``Path.resolve`` raises RuntimeError) compares by its unresolved real path."""
+    a, b = Path(a), Path(b)
+    return _same_file(a, b) or os.path.realpath(a) == os.path.realpath(b)
+
+
 def check_output_path(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = ()) -> Path:
     """Validate an output path before any work: known extension, not one of the inputs."""
     path = Path(path)
@@ -167,7 +176,7 @@ def check_output_path(path: str | os.PathLike, inputs: Iterable[str | os.PathLik
         raise UsageError(f"output {str(path)!r}: unknown image extension; use one of "
                          + ", ".join(sorted(OUTPUT_FORMATS)))
     for source in inputs:
-        if source is not None and (_same_file(path, Path(source)) or path.resolve() == Path(source).resolve()):
+        if source is not None and same_path(path, source):
             raise UsageError(f"output {str(path)!r} is one of the input images; choose another name")
     if path.is_dir():
         raise UsageError(f"output {str(path)!r} is a folder; give a file name such as out.png")

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from .encoder import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS  # noqa: F401  (the CLI's help reads them here)
 from .encoder import VGG19_LAYERS, VGGEncoder, check_layers
 from .magenta.networks import predictor_layer_names
-from .errors import UsageError
+from .errors import NonFiniteError, UsageError
 from .imageio import check_min_size, resize_edge, resize_to
 from .losses import STYLE_LOSSES, build_style_loss
 from .losses import functional as LF
@@ -243,8 +243,14 @@ def stylize(content: Tensor, styles: Tensor | Sequence[Tensor], encoder: VGGEnco
             x = _initial_image(content_s, config.init, generator)
         else:
             x = resize_to(image, content_s.shape[-2], content_s.shape[-1]).to(device)
-        x = x.detach().requires_grad_(True)
-        _optimise(x, objective, config, steps, scale_index, size, history, start, bar, callback)
+        x = x.detach().contiguous().requires_grad_(True)  # L-BFGS views the parameter flat
+        try:
+            _optimise(x, objective, config, steps, scale_index, size, history, start, bar, callback)
+        except NonFiniteError as error:
+            if bar is not None:
+                bar.close()
+            error.image = error.image[0].clamp(0, 1).cpu()
+            raise
         image = x.detach().clamp_(0, 1)
     if bar is not None:
         bar.close()
@@ -254,8 +260,18 @@ def stylize(content: Tensor, styles: Tensor | Sequence[Tensor], encoder: VGGEnco
 
 def _optimise(x: Tensor, objective: Objective, config: StylizeConfig, steps: int, scale_index: int, size: int,
               history: list[dict], start: float, bar, callback) -> None:
+    """Run the optimiser on ``x`` in place. A NaN or infinite objective or gradient stops it with a
+    ``NonFiniteError`` that carries the last iterate whose objective and gradient were finite."""
+    last_finite = x.detach().clone()  # (1, 3, H, W)
+
+    def stop(what: str) -> NonFiniteError:
+        return NonFiniteError(f"the {what} became NaN or infinite at evaluation {len(history)} (scale {size} px): "
+                              "lower --lr, the loss weights or --style-weight, or try --optimizer adam", last_finite)
+
     def evaluate() -> Tensor:
         total, record = objective(x)
+        if not torch.isfinite(total):
+            raise stop("objective")
         record.update(scale=scale_index, size=size, step=len(history), seconds=time.perf_counter() - start)
         history.append(record)
         if bar is not None:
@@ -266,6 +282,11 @@ def _optimise(x: Tensor, objective: Objective, config: StylizeConfig, steps: int
             callback(record)
         return total
 
+    def check_gradient() -> None:
+        if not torch.isfinite(x.grad).all():
+            raise stop("gradient")
+        last_finite.copy_(x.detach())  # objective and gradient finite at this iterate
+
     if config.optimizer == "lbfgs":
         optimizer = torch.optim.LBFGS([x], lr=config.learning_rate, max_iter=steps,
                                       max_eval=steps, tolerance_grad=0.0, tolerance_change=0.0,
@@ -275,6 +296,7 @@ def _optimise(x: Tensor, objective: Objective, config: StylizeConfig, steps: int
             optimizer.zero_grad(set_to_none=True)
             total = evaluate()
             total.backward()
+            check_gradient()
             return total
 
         optimizer.step(closure)
@@ -283,6 +305,7 @@ def _optimise(x: Tensor, objective: Objective, config: StylizeConfig, steps: int
         for _ in range(steps):
             optimizer.zero_grad(set_to_none=True)
             evaluate().backward()
+            check_gradient()
             optimizer.step()
             with torch.no_grad():
                 x.clamp_(0, 1)

@@ -146,3 +146,36 @@ def test_train_refuses_a_folder_of_only_unreadable_files(corpus, tmp_path):
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "bad" in errors[0], result.output
     assert not out.exists()
+
+
+def test_symlink_loops_are_one_line_errors_naming_the_file(tmp_path):
+    """pathlib's resolve() raises RuntimeError on a loop; every path check must not."""
+    loop_a, loop_b = tmp_path / "a.png", tmp_path / "b.png"
+    loop_a.symlink_to(loop_b)
+    loop_b.symlink_to(loop_a)
+    style = tmp_path / "style.png"
+    Image.new("RGB", (40, 40), (10, 200, 30)).save(style)
+    runner = CliRunner()
+    as_content = runner.invoke(main, ["stylize", str(loop_a), str(style), "-o", str(tmp_path / "o.png"), *FAST])
+    assert as_content.exit_code == 1 and "Traceback" not in as_content.output
+    assert f"'{loop_a}' is a symbolic link to nothing" in as_content.output
+    # As the output (or the report), a dangling link is an ordinary path: the link is replaced.
+    report_a, report_b = tmp_path / "a.json", tmp_path / "b.json"
+    report_a.symlink_to(report_b)
+    report_b.symlink_to(report_a)
+    as_output = runner.invoke(main, ["stylize", str(style), str(style), "-o", str(loop_a), "--report",
+                                     str(report_a), *FAST])
+    assert as_output.exit_code == 0, as_output.output
+    assert not loop_a.is_symlink() and load_image(loop_a).shape[0] == 3 and loop_b.is_symlink()
+    assert not report_a.is_symlink() and report_a.read_text().startswith("{")
+
+
+def test_a_one_pixel_content_is_stylised(tmp_path):
+    """A 1x1 image upscales to a non-contiguous tensor; L-BFGS needs a contiguous parameter."""
+    content, style = tmp_path / "one.png", tmp_path / "style.png"
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(content)
+    Image.new("RGB", (40, 40), (10, 200, 30)).save(style)
+    out = tmp_path / "out.png"
+    result = CliRunner().invoke(main, ["stylize", str(content), str(style), "-o", str(out), *FAST, "--steps", "2"])
+    assert result.exit_code == 0, result.output
+    assert load_image(out).shape == (3, 32, 32)

@@ -105,8 +105,18 @@ def test_bn_stats_by_hand():
     x = torch.tensor([[[1.0, 3.0], [2.0, 2.0]]], dtype=D)  # (1, C=2, M=2): means 2, 2; biased stds 1, 0
     y = torch.tensor([[[0.0, 0.0, 0.0, 4.0], [5.0, 5.0, 5.0, 5.0]]], dtype=D)  # means 1, 5; stds √3, 0
     expected = ((2 - 1) ** 2 + (1 - math.sqrt(3)) ** 2 + (2 - 5) ** 2 + 0) / 2
-    assert F.bn_stats_loss(x, y).item() == pytest.approx(expected, rel=1e-12)
-    assert build_style_loss("bn-stats", y)(x).item() == pytest.approx(expected, rel=1e-12)
+    # σ = √(var + 1e-8): the ε moves the value by ~1e-9 here
+    assert F.bn_stats_loss(x, y).item() == pytest.approx(expected, rel=1e-8)
+    assert build_style_loss("bn-stats", y)(x).item() == pytest.approx(expected, rel=1e-8)
+
+
+def test_bn_stats_gradient_is_finite_for_a_channel_without_variance():
+    """A flat channel has var = 0, where d√var/dvar = ∞; without an ε the gradient was 0·∞ = NaN."""
+    x = torch.tensor([[[2.0, 2.0, 2.0], [1.0, 3.0, 5.0]]], dtype=D, requires_grad=True)  # channel 0 flat
+    y = torch.tensor([[[0.0, 1.0, 2.0], [1.0, 1.0, 4.0]]], dtype=D)
+    for loss in (F.bn_stats_loss(x, y), build_style_loss("bn-stats", y)(x)):
+        (grad,) = torch.autograd.grad(loss.sum(), x)
+        assert torch.isfinite(grad).all() and grad[0, 1].abs().sum() > 0
 
 
 def test_rbf_rff_is_unbiased_for_the_exact_v_statistic():
@@ -136,11 +146,32 @@ def test_rbf_linear_time_estimator_is_unbiased_for_the_u_statistic():
     assert standard_error < 0.1 * exact
 
 
-def test_rbf_module_matches_its_formula_and_bandwidth_heuristic():
+def test_rbf_bandwidth_heuristic_values():
+    # i.i.d. N(0, I_C) positions: E‖y_i − y_j‖² = 2C for i ≠ j (and 0 for the 1/M pairs i = j),
+    # so 2σ² ≈ 2C(1 − 1/M): σ ≈ √C.
+    channels, positions = 16, 400
+    y = torch.randn(1, channels, 20, 20, generator=torch.Generator().manual_seed(5), dtype=D)
+    sigma = F.rbf_bandwidth(y, torch.Generator().manual_seed(6))
+    assert sigma == pytest.approx(math.sqrt(channels * (1 - 1 / positions)), rel=0.03)
+    # σ has the features' scale: scaling them scales σ (same pairs drawn)
+    assert F.rbf_bandwidth(10 * y, torch.Generator().manual_seed(6)) == pytest.approx(10 * sigma, rel=1e-9)
+
+
+def test_rbf_bandwidth_of_a_flat_style_keeps_the_features_scale():
+    """A flat style: every pair is equal, so the heuristic alone gives σ → 0 (the old 1e-12 floor
+    gave σ ≈ 7e-7, a Dirac kernel). The floor is relative: 2σ² = 1e-4·‖y_i‖²."""
+    y = torch.full((1, 8, 6, 6), 3.0, dtype=D)  # ‖y_i‖² = 8 · 9 = 72
+    sigma = F.rbf_bandwidth(y, torch.Generator().manual_seed(0))
+    assert sigma == pytest.approx(math.sqrt(F.RBF_RELATIVE_FLOOR * 72 / 2), rel=1e-12)
+    x = y + 0.01 * torch.randn(y.shape, generator=torch.Generator().manual_seed(1), dtype=D)
+    assert 0 < F.mmd_rbf_exact(x, y, sigma).item() < 1  # a graded distance, not a 0/1 Dirac
+
+
+def test_rbf_module_matches_its_formula():
     y = feats(1, 4, 6, 6, seed=19)
     x = feats(1, 4, 5, 5, seed=20, shift=0.2)
     module = build_style_loss("mmd-rbf", y, torch.Generator().manual_seed(3), num_features=64)
-    assert module.sigma > 0
+    assert module.sigma == pytest.approx(F.rbf_bandwidth(y, torch.Generator().manual_seed(3)), rel=1e-12)
     expected = F.mmd_rbf_rff(x, y, module.frequencies, module.phases)
     assert module(x).item() == pytest.approx(expected.item(), rel=1e-12)
     fixed = build_style_loss("mmd-rbf", y, torch.Generator().manual_seed(3), sigma=2.0)

@@ -97,3 +97,34 @@ def test_raw_formulas_without_normalisation(encoder):
 def test_bad_settings_are_usage_errors(bad):
     with pytest.raises(UsageError):
         StylizeConfig(**bad).validate()
+
+
+def test_a_non_finite_objective_stops_with_the_last_finite_image(tmp_path, image_pair, encoder, monkeypatch):
+    """The objective turns NaN at the 4th evaluation: one-line error, exit 1, and the output holds
+    the last iterate whose objective and gradient were finite (not NaN pixels)."""
+    from click.testing import CliRunner
+
+    from styletransfer import optimize as O
+    from styletransfer.cli import main
+
+    calls = {"n": 0}
+    forward = O.Objective.forward
+
+    def failing(self, image):
+        calls["n"] += 1
+        total, record = forward(self, image)
+        return (total * float("nan"), record) if calls["n"] >= 4 else (total, record)
+
+    monkeypatch.setattr(O.Objective, "forward", failing)
+    out = tmp_path / "out.png"
+    result = CliRunner().invoke(main, ["stylize", str(image_pair[0]), str(image_pair[1]), "-o", str(out),
+                                       "--weights", "random", "--size", "32", "--steps", "10", "--no-progress"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "objective became NaN or infinite at evaluation 3" in result.output
+    assert "last finite image was written" in result.output
+    from styletransfer.imageio import load_image, read_metadata
+
+    assert torch.isfinite(load_image(out)).all() and "stopped" in read_metadata(out)
+    with pytest.raises(O.NonFiniteError) as caught:
+        O.stylize(torch.rand(3, 32, 32), torch.rand(3, 32, 32), encoder, StylizeConfig(scales=(32,), steps=10))
+    assert caught.value.image.shape == (3, 32, 32) and torch.isfinite(caught.value.image).all()

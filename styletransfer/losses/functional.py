@@ -124,17 +124,25 @@ def mmd_rbf_exact(x: Tensor, y: Tensor, sigma: float, unbiased: bool = False) ->
 # --- Gaussian-kernel MMD in linear time ------------------------------------------------------
 
 
+RBF_RELATIVE_FLOOR = 1e-4  # 2σ² ≥ this × the mean squared norm of y's positions
+RBF_ABSOLUTE_FLOOR = 1e-12  # only for all-zero features
+
+
 def rbf_bandwidth(y: Tensor, generator: torch.Generator | None = None, pairs: int = 4096) -> float:
     """σ with 2σ² = mean squared distance of randomly sampled pairs of y's positions.
 
-    Follows Neural-Style-MMD's heuristic: a typical pair then has kernel value e^{-1}.
+    Follows Neural-Style-MMD's heuristic: a typical pair then has kernel value e^{-1}. For a
+    (nearly) flat style the pairs are (nearly) equal, which would make σ arbitrarily small and the
+    kernel a Dirac; 2σ² is therefore floored at ``RBF_RELATIVE_FLOOR`` times the mean squared
+    norm of the positions, so σ keeps the features' scale (and scales with them).
     """
     f = flatten(y)[0]  # (C, M)
     m = f.shape[-1]
     i = torch.randint(m, (pairs,), generator=generator).to(f.device)
     j = torch.randint(m, (pairs,), generator=generator).to(f.device)
     mean_sq = (f[:, i] - f[:, j]).pow(2).sum(0).mean().item()
-    return math.sqrt(max(mean_sq, 1e-12) / 2)
+    scale = f.pow(2).sum(0).mean().item()  # mean ‖y_i‖²
+    return math.sqrt(max(mean_sq, RBF_RELATIVE_FLOOR * scale, RBF_ABSOLUTE_FLOOR) / 2)
 
 
 def random_fourier_frequencies(channels: int, num_features: int, sigma: float,
@@ -226,9 +234,13 @@ def bn_stats_distance(mean_x: Tensor, std_x: Tensor, mean_y: Tensor, std_y: Tens
     return ((mean_x - mean_y).pow(2) + (std_x - std_y).pow(2)).mean(dim=-1)
 
 
+BN_STATS_EPS = 1e-8  # σ = √(var + ε): a channel without variance gets a finite gradient, not 0·∞ = NaN
+
+
 def bn_stats_loss(x: Tensor, y: Tensor) -> Tensor:
-    """Li et al. 2017's BN-statistic matching with biased standard deviations."""
-    return bn_stats_distance(channel_mean(x), channel_std(x), channel_mean(y), channel_std(y))
+    """Li et al. 2017's BN-statistic matching with biased standard deviations √(var + ε)."""
+    return bn_stats_distance(channel_mean(x), channel_std(x, eps=BN_STATS_EPS),
+                             channel_mean(y), channel_std(y, eps=BN_STATS_EPS))
 
 
 # --- Content and total variation -------------------------------------------------------------

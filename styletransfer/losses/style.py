@@ -139,11 +139,11 @@ class GaussianMMDLoss(StyleLoss):
 class BNStatsLoss(StyleLoss):
     name = "bn-stats"
     description = "Batch-norm statistic matching: per-channel means and stds"
-    formula = "(1/C) Σ_c (μx,c − μy,c)² + (σx,c − σy,c)²"
+    formula = "(1/C) Σ_c (μx,c − μy,c)² + (σx,c − σy,c)², σ = √(biased var + 1e-8)"
     reference = "Li et al. 2017, Demystifying Neural Style Transfer"
 
     def statistics(self, features):
-        return F.channel_mean(features), F.channel_std(features)
+        return F.channel_mean(features), F.channel_std(features, eps=F.BN_STATS_EPS)
 
     def distance(self, stats, target_stats):
         return F.bn_stats_distance(*stats, *target_stats)
