@@ -69,6 +69,7 @@ def stylize_files(content: str | os.PathLike, styles: Sequence[str | os.PathLike
     grey level at the output size (first style in the white part).
     """
     config = (config or StylizeConfig()).validate()
+    config.check_options_in_use()
     color.get(preserve_color)
     if not styles:
         raise UsageError("give at least one style image")

@@ -39,12 +39,11 @@ from .losses import STYLE_LOSSES, build_style_loss
 from .losses import functional as LF
 from .markdown import markdown_table
 from .memory import MEASURES, PeakMemory
-from .optimize import StylizeConfig, stylize
+from .optimize import MIN_REFERENCE, StylizeConfig, stylize
 
 ADAIN_METHOD = "adain"
 MAGENTA_METHOD = "magenta"  # Magenta's feed-forward networks, always available (a pinned dependency)
 FEEDFORWARD_METHODS = (ADAIN_METHOD, MAGENTA_METHOD)
-MIN_REFERENCE = 1e-12  # the stylizer's floor for a loss's value on the content image
 IDENTITY_MAX_POSITIONS = 1024  # positions per image for the quadratic-time kernel check
 REFERENCE_ROW = "content"  # the content image itself, the reference row of the raw matrix
 GRID_NAME, REPORT_JSON, REPORT_MD = "grid.png", "report.json", "report.md"
@@ -406,6 +405,14 @@ class StyleMeter:
                 for loss, modules in self.modules.items()}
 
     @torch.no_grad()
+    def style_references(self, image: Tensor) -> dict[str, dict[str, float]]:
+        """The stylizer's normalising denominators ``{loss: {layer: value}}`` for a (1, 3, H, W) image
+        (``StyleLoss.denominator``: the loss itself, or a non-negative fixed estimate of it)."""
+        features = self.features(image)
+        return {loss: {layer: float(module.denominator(features[layer]).sum()) for layer, module in modules.items()}
+                for loss, modules in self.modules.items()}
+
+    @torch.no_grad()
     def content_loss(self, image: Tensor) -> float:
         """The stylizer's normalised content term: mean over layers of ½‖F − P‖² / ½‖P‖²."""
         features = self.features(image)
@@ -518,7 +525,7 @@ def compare_files(content: str | os.PathLike, style: str | os.PathLike, out_dir:
     content_s = resize_edge(content_image, size).unsqueeze(0).to(torch_device)  # (1, 3, H, W)
     style_s = resize_edge(style_image, max(16, round(size * base.style_scale))).unsqueeze(0).to(torch_device)
     meter = StyleMeter(encoder, content_s, style_s, base, STYLE_LOSSES.names())
-    reference = meter.style_distances(content_s)
+    reference = meter.style_references(content_s)
     content_features = meter.features(content_s)
     identity = gram_poly_identity({l: content_features[l] for l in base.style_layers}, meter.style_features,
                                   max_positions=config.identity_positions, seed=base.seed)

@@ -4,7 +4,7 @@ The objective at one scale is
 
     total = content_weight · Σ_l ½‖F_l − P_l‖² / (½‖P_l‖²)
           + style_weight · Σ_losses w · Σ_styles b · Σ_l λ_l · L(x_l, s_l) / L(c_l, s_l)
-          + tv_weight · mean squared neighbour difference
+          + tv_weight · Σ (squared horizontal and vertical neighbour differences) / (C·H·W)
 
 where L(c_l, s_l) is the loss of the content image itself (``normalize=True``, the default):
 it makes every loss start at 1 per layer, so one ``style_weight`` stylises comparably under
@@ -32,6 +32,7 @@ from .magenta.networks import predictor_layer_names
 from .errors import NonFiniteError, UsageError
 from .imageio import check_min_size, resize_edge, resize_to
 from .losses import STYLE_LOSSES, build_style_loss
+from .losses.style import check_loss_options
 from .losses import functional as LF
 from .precision import DEFAULT_PRECISION, check_precision, dtype_of
 
@@ -40,6 +41,7 @@ DEFAULT_CONTENT_WEIGHT = 1.0
 DEFAULT_TV_WEIGHT = 1e-3
 OPTIMIZERS = ("lbfgs", "adam")
 ENCODER_LAYERS = (*VGG19_LAYERS, *predictor_layer_names())  # every encoder's layer names
+MIN_REFERENCE = 1e-12  # floor of a loss's value on the content image, the normalising denominator
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 
 
@@ -74,6 +76,8 @@ class StylizeConfig:
             STYLE_LOSSES.get(name)
             if weight < 0:
                 raise UsageError(f"loss weight for {name!r} must be ≥ 0, got {weight}")
+        for name, options in self.loss_options.items():
+            check_loss_options(name, options)  # an unknown loss or option, before any work
         for layers in (self.style_layers, self.content_layers):  # names no encoder has; for_encoder checks the one used
             if layers is not None:
                 check_layers(layers, ENCODER_LAYERS)
@@ -103,6 +107,15 @@ class StylizeConfig:
         if self.layer_weights is not None and len(self.layer_weights) != len(style_layers):
             raise UsageError(f"{len(self.layer_weights)} layer weights for {len(style_layers)} style layers "
                              f"({', '.join(style_layers)}): give one per layer")
+
+    def check_options_in_use(self) -> None:
+        """Refuse ``--loss-param`` options for losses this run does not use (compare measures every
+        loss, so there they are all in use)."""
+        used = [name for name, _ in self.losses]
+        for name in self.loss_options:
+            if name not in used:
+                raise UsageError(f"--loss-param {name}.…: {name} is not among the losses in use "
+                                 f"({', '.join(used)}); add it with --loss or drop the option")
 
     def for_encoder(self, encoder: nn.Module) -> "StylizeConfig":
         """A copy with the encoder's default layers where none were given, every name checked
@@ -154,7 +167,7 @@ class Objective(nn.Module):
             content_features = self.features(content, (*layers, *config.content_layers))
             self.content_targets = {l: content_features[l].detach().clone() for l in config.content_layers}
             self.content_scale = {
-                l: 1.0 / max(float(LF.content_loss(t, torch.zeros_like(t))), 1e-12) if config.normalize else 1.0
+                l: 1.0 / max(float(LF.content_loss(t, torch.zeros_like(t))), MIN_REFERENCE) if config.normalize else 1.0
                 for l, t in self.content_targets.items()
             }
             # terms[i] = (loss name, loss weight · blend · layer weight / reference, layer, module)
@@ -167,7 +180,7 @@ class Objective(nn.Module):
                                                   **config.loss_options.get(name, {}))
                         scale = 1.0
                         if config.normalize:
-                            scale = 1.0 / max(float(module(content_features[layer]).sum()), 1e-12)
+                            scale = 1.0 / max(float(module.denominator(content_features[layer]).sum()), MIN_REFERENCE)
                         self.terms.append((name, weight * b * lw * scale, layer, module))
         self._modules_list = nn.ModuleList(m for _, _, _, m in self.terms)
         self.needed_layers = tuple(dict.fromkeys((*layers, *config.content_layers)))

@@ -67,12 +67,19 @@ def test_gram_loss_matches_gatys_formula_by_hand():
 
 
 def test_gram_equals_poly_mmd_times_constant():
-    """Gram loss = MMD²(k=(xᵀy)²)/(4C²), also when the two images differ in size."""
+    """Gram loss = MMD²(k=(xᵀy)²)/(4C²), also when the two images differ in size.
+
+    Independent sides: Gatys' formula written out with explicit Grams, against the quadratic-time
+    kernel estimator (every pair's (xᵢᵀyⱼ)²; no Gram matrix anywhere), and the registered modules
+    of both losses against the same number."""
     for c, (m1, m2) in [(8, (36, 36)), (16, (20, 45))]:
         x, y = feats(1, c, m1, seed=7), feats(1, c, m2, seed=8, shift=0.3)
-        gram = F.gram_loss(x, y)
-        poly = F.mmd_poly(x, y, degree=2, c=0.0)
-        assert (gram / (poly / (4 * c**2))).item() == pytest.approx(1.0, rel=1e-5)
+        fx, fy = x[0], y[0]  # (C, M), (C, M')
+        gatys = (((fx @ fx.T) / m1 - (fy @ fy.T) / m2) ** 2).sum() / (4 * c**2)  # = Σ(G−A)²/(4C²M²) when M = M'
+        kernel = F.mmd_exact(x, y, lambda a, b: (a @ b) ** 2) / (4 * c**2)
+        assert gatys.item() == pytest.approx(kernel.item(), rel=1e-9)
+        assert build_style_loss("gram", y)(x).item() == pytest.approx(kernel.item(), rel=1e-9)
+        assert (build_style_loss("mmd-poly", y)(x) / (4 * c**2)).item() == pytest.approx(kernel.item(), rel=1e-9)
 
 
 def test_poly_mmd_closed_form_equals_quadratic_estimator_and_c_term():
@@ -204,5 +211,54 @@ def test_bad_loss_options_are_usage_errors():
         build_style_loss("mmd-poly", y, degree=0)
     with pytest.raises(UsageError):
         build_style_loss("mmd-rbf", y, estimator="quadratic")
-    with pytest.raises(UsageError, match="bad option"):
+    with pytest.raises(UsageError, match="gram has no option 'c'; its options: none"):
         build_style_loss("gram", y, c=1.0)
+    # a misspelt option names the closest one and every valid one (was Python's TypeError text)
+    with pytest.raises(UsageError, match=r"no option 'degre' \(did you mean 'degree'\?\); its options: degree, c"):
+        build_style_loss("mmd-poly", y, degre=3)
+    # a fractional degree was truncated silently (2.5 → 2)
+    with pytest.raises(UsageError, match="positive whole number, got 2.5"):
+        build_style_loss("mmd-poly", y, degree=2.5)
+    assert build_style_loss("mmd-poly", y, degree=3.0).degree == 3
+
+
+def test_loss_params_are_checked_before_any_work():
+    from click.testing import CliRunner
+
+    from styletransfer.cli import main
+
+    def run(*flags):
+        return CliRunner().invoke(main, ["stylize", "missing.png", "missing.png", "-o", "out.png", "--weights",
+                                         "random", *flags])
+
+    misspelt = run("--loss", "mmd-rbf", "--loss-param", "mmd-rbf.num_feature=8")
+    assert misspelt.exit_code == 2 and "did you mean 'num_features'" in misspelt.output
+    unused = run("--loss", "gram", "--loss-param", "mmd-poly.c=1")  # silently ignored before
+    assert unused.exit_code == 2 and "mmd-poly is not among the losses in use (gram)" in unused.output
+
+
+def test_linear_time_rbf_reference_is_the_nonnegative_rff_estimate():
+    """The unbiased linear-time estimate can be negative (it was used as the normalising
+    denominator, floored to 1e-12: a scale of 1e12). The reference is the RFF estimate instead."""
+    y = feats(1, 4, 8, 8, seed=31)
+    x = y + 0.05 * feats(1, 4, 8, 8, seed=32)  # nearly the style: the linear-time estimate straddles 0
+    module = build_style_loss("mmd-rbf", y, torch.Generator().manual_seed(0), estimator="linear")
+    draws = torch.stack([module(x) for _ in range(200)])
+    assert (draws < 0).any()  # the defect's precondition, seen
+    reference = module.denominator(x)
+    expected = F.mmd_rbf_rff(x, y, module.frequencies, module.phases)
+    assert reference.item() == pytest.approx(expected.item(), rel=1e-12) and reference.item() > 0
+    assert torch.equal(module.denominator(x), reference)  # deterministic
+    rff = build_style_loss("mmd-rbf", y, torch.Generator().manual_seed(0))
+    assert torch.equal(rff.denominator(x), rff(x))  # the other losses are their own reference
+
+
+def test_exact_poly_mmd_refuses_what_would_not_fit_in_memory():
+    """degree ≠ 2 is O(M²): at relu1_1 of a 512² image (M = 262 144) autograd would keep ~550 GB."""
+    from styletransfer.losses.style import EXACT_MMD_MAX_BYTES, exact_mmd_bytes
+
+    big = torch.zeros(1, 2, 256, 256)  # M = 65 536: 3·M² float32 values ≈ 48 GiB even without a gradient
+    with pytest.raises(UsageError, match=r"mmd-poly degree 3 uses the exact O\(M²\) estimator: at 65536 positions"):
+        build_style_loss("mmd-poly", big, degree=3)
+    assert exact_mmd_bytes(4096, 4096, True) < EXACT_MMD_MAX_BYTES  # 64² positions and more stay allowed
+    assert build_style_loss("mmd-poly", big, degree=2) is not None  # degree 2 never forms the kernel

@@ -16,10 +16,10 @@ from torch import Tensor, nn
 from ..encoder import VGGEncoder
 from ..losses import build_style_loss
 from ..losses import functional as LF
+from ..optimize import MIN_REFERENCE as TINY  # the one floor of a normalising denominator
 
 CONTENT_LAYER = VGGEncoder.perceptual_content_layer
 STYLE_LAYERS = VGGEncoder.perceptual_style_layers
-TINY = 1e-12
 
 
 class PerceptualLoss(nn.Module):

@@ -7,6 +7,8 @@ per batch item, shape ``(N,)``.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 from typing import ClassVar
 
 import torch
@@ -16,6 +18,14 @@ from ..registry import Registry
 from . import functional as F
 
 STYLE_LOSSES: Registry[type["StyleLoss"]] = Registry("style loss")
+EXACT_MMD_MAX_BYTES = 4 * 2**30  # refuse a quadratic-time estimator whose kernel values need more
+
+
+def exact_mmd_bytes(positions: int, target_positions: int, with_gradient: bool) -> int:
+    """Memory of the exact MMD² between M and M' samples: the M², M'² and M·M' float32 kernel
+    values, about twice over when autograd keeps them (dot products and their power) for backward."""
+    values = positions**2 + target_positions**2 + positions * target_positions
+    return values * 4 * (2 if with_gradient else 1)
 
 
 class StyleLoss(nn.Module):
@@ -43,6 +53,11 @@ class StyleLoss(nn.Module):
 
     def forward(self, features: Tensor) -> Tensor:
         return self.distance(self.statistics(features), self.target_stats)
+
+    def denominator(self, features: Tensor) -> Tensor:
+        """The loss of ``features`` as a normalising denominator (the stylizer divides by its value
+        on the content image): it must be non-negative and deterministic; per batch item, (N,)."""
+        return self(features)
 
 
 @STYLE_LOSSES.register("gram")
@@ -82,17 +97,26 @@ class PolyMMDLoss(StyleLoss):
 
     def __init__(self, target: Tensor, *, degree: int = 2, c: float = 0.0,
                  generator: torch.Generator | None = None) -> None:
-        self.degree, self.c = int(degree), float(c)
-        if self.degree < 1:
+        if isinstance(degree, bool) or float(degree) != int(float(degree)) or float(degree) < 1:
             from ..errors import UsageError
 
             raise UsageError(f"mmd-poly degree must be a positive whole number, got {degree}")
+        self.degree, self.c = int(degree), float(c)
         super().__init__(target, generator=generator)
 
     def statistics(self, features):
         if self.degree == 2:
             return F.gram_matrix(features), F.channel_mean(features)
-        return (F.flatten(features),)  # other degrees need the samples themselves: O(M²)
+        flat = F.flatten(features)  # (N, C, M): other degrees need the samples themselves, O(M²)
+        target_positions = self.target_stats[0].shape[-1] if hasattr(self, "target_stats") else flat.shape[-1]
+        needed = exact_mmd_bytes(flat.shape[-1], target_positions, features.requires_grad)
+        if needed > EXACT_MMD_MAX_BYTES:
+            from ..errors import UsageError
+
+            raise UsageError(f"mmd-poly degree {self.degree} uses the exact O(M²) estimator: at {flat.shape[-1]} "
+                             f"positions it needs about {needed / 2**30:.0f} GiB; use degree 2 (linear in M), a "
+                             "smaller --size, or deeper --style-layers")
+        return (flat,)
 
     def distance(self, stats, target_stats):
         if self.degree == 2:
@@ -134,6 +158,14 @@ class GaussianMMDLoss(StyleLoss):
             return F.mmd_rbf_linear(stats[0], target_stats[0], self.sigma, self.generator)
         return (stats[0] - target_stats[0]).pow(2).sum(-1)
 
+    def denominator(self, features):
+        """The linear-time estimate is unbiased, so it can be negative (and it is random): as a
+        denominator use the random-feature estimate of the same MMD², ≥ 0 and fixed."""
+        if self.estimator != "linear":
+            return self(features)
+        target = F.rff_mean_embedding(self.target_stats[0], self.frequencies, self.phases)  # (1, D)
+        return (F.rff_mean_embedding(features, self.frequencies, self.phases) - target).pow(2).sum(-1)
+
 
 @STYLE_LOSSES.register("bn-stats")
 class BNStatsLoss(StyleLoss):
@@ -149,10 +181,30 @@ class BNStatsLoss(StyleLoss):
         return F.bn_stats_distance(*stats, *target_stats)
 
 
+def loss_options(name: str) -> tuple[str, ...]:
+    """The options (``--loss-param NAME.OPTION=VALUE``) the registered loss ``name`` takes."""
+    parameters = inspect.signature(STYLE_LOSSES.get(name).__init__).parameters
+    return tuple(p for p, v in parameters.items() if v.kind is v.KEYWORD_ONLY and p != "generator")
+
+
+def check_loss_options(name: str, options) -> None:
+    """Refuse an option the loss does not have, naming the closest one and all valid ones."""
+    from ..errors import UsageError
+
+    valid = loss_options(name)
+    for option in options:
+        if option not in valid:
+            close = difflib.get_close_matches(option, valid, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UsageError(f"--loss-param {name}.{option}: {name} has no option {option!r}{hint}; "
+                             f"its options: {', '.join(valid) or 'none'}")
+
+
 def build_style_loss(name: str, target: Tensor, generator: torch.Generator | None = None,
                      **options) -> StyleLoss:
     """Instantiate the registered loss ``name`` for a target, with loss-specific options."""
     cls = STYLE_LOSSES.get(name)
+    check_loss_options(name, options)
     try:
         return cls(target, generator=generator, **options)
     except TypeError as error:
