@@ -157,12 +157,13 @@ class ChannelMoments:
         self.sum_sq += centred.square().sum(dim=-1)
         self.count += values.shape[-1]
 
-    def mean_std(self, eps: float) -> tuple[Tensor, Tensor]:
-        """Two (N, C, 1, 1) float32 tensors: the mean and sqrt(unbiased variance + eps)."""
+    def mean_std(self, eps: float, *, unbiased: bool = True) -> tuple[Tensor, Tensor]:
+        """Two (N, C, 1, 1) float32 tensors: the mean and sqrt(variance + eps), the variance
+        unbiased (AdaIN's) or biased (instance norm's)."""
         if self.count < 2:
             raise ValueError(f"an unbiased variance needs at least 2 positions, got {self.count}")
         mean = self.sum / self.count  # (N, C), relative to the shift
-        variance = (self.sum_sq - self.count * mean.square()) / (self.count - 1)
+        variance = (self.sum_sq - self.count * mean.square()) / (self.count - 1 if unbiased else self.count)
         mean = mean + self.shift[..., 0]
         std = (variance.clamp_min(0) + eps).sqrt()
         return mean.float().to(self.device)[..., None, None], std.float().to(self.device)[..., None, None]

@@ -291,3 +291,32 @@ def test_weights_list_shows_the_installed_networks():
     assert result.exit_code == 0
     rows = [line for line in result.output.splitlines() if line.startswith("magenta")]
     assert len(rows) == 2 and all("installed" in row and "sha256 pinned" in row for row in rows)
+
+
+# -- tiles with whole-image statistics -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("size, tile", [((100, 132), 32), ((64, 200), 48), ((37, 53), 16)])
+def test_tiled_transform_equals_the_whole_image(networks, size, tile):
+    """Many tiles (not aligned to the networks' strides beyond 4 px, sizes not multiples of 4):
+    the conditional norms still see whole-image statistics, so the result is the untiled one."""
+    content = torch.rand(3, *size, generator=torch.Generator().manual_seed(size[0]))
+    style = sample("mosaic", 64, 64)[0]
+    whole = MagentaStylizer(*networks, MagentaConfig(tile_size=0))
+    tiled = MagentaStylizer(*networks, MagentaConfig(tile_size=tile))
+    embedding = whole.style_embedding(style)
+    assert tiled.tile_size(*size) == tile and whole.tile_size(*size) == 0
+    expected, got = whole.stylize(content, [embedding]), tiled.stylize(content, [embedding])
+    assert got.shape == expected.shape == (3, *size)
+    assert (got - expected).abs().max() < 1e-5
+
+
+def test_tiling_is_automatic_above_the_threshold_and_checked(networks):
+    from styletransfer.feedforward import DEFAULT_TILE_SIZE, TILE_THRESHOLD_PIXELS
+
+    automatic = MagentaStylizer(*networks)
+    side = int(TILE_THRESHOLD_PIXELS**0.5)
+    assert automatic.tile_size(side, side) == 0 and automatic.tile_size(side + 4, side + 4) == DEFAULT_TILE_SIZE
+    for bad in (6, 8, 18):
+        with pytest.raises(UsageError, match="--tile-size must be 0"):
+            MagentaConfig(tile_size=bad).validate()

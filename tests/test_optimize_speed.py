@@ -72,5 +72,8 @@ def test_cli_steps_per_scale_and_precision(tmp_path):
     bad = CliRunner().invoke(main, [str(a) for a in [*common, "-o", tmp_path / "x.png", "--scales", "24,32",
                                                      "--steps-per-scale", "3"]])
     assert bad.exit_code == 2 and "one per scale" in bad.output
-    adain_flag = CliRunner().invoke(main, [str(a) for a in [*common, "-o", tmp_path / "y.png", "--tile-size", "64"]])
+    adain_flag = CliRunner().invoke(main, [str(a) for a in [*common, "-o", tmp_path / "y.png", "--tile-halo", "64"]])
     assert adain_flag.exit_code == 2 and "--method adain only" in adain_flag.output
+    feedforward_flag = CliRunner().invoke(main, [str(a) for a in [*common, "-o", tmp_path / "y.png", "--tile-size",
+                                                                  "64"]])
+    assert feedforward_flag.exit_code == 2 and "--method adain and magenta only" in feedforward_flag.output

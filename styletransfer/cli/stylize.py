@@ -30,7 +30,8 @@ FEEDFORWARD = ("alpha", "content_size", "style_size", "crop", "content_dir", "st
 METHOD_FLAGS = {
     **{name: ("optimize",) for name in OPTIMIZE_ONLY},
     **{name: ("adain", "magenta") for name in FEEDFORWARD},
-    **{name: ("adain",) for name in ("decoder", "channels_last", "tile_size", "tile_halo")},
+    **{name: ("adain",) for name in ("decoder", "channels_last", "tile_halo")},
+    "tile_size": ("adain", "magenta"),
     **{name: ("optimize", "adain") for name in ("weights", "pooling")},  # magenta brings its own networks
 }
 EXTENSIONS = sorted({suffix[1:] for suffix in OUTPUT_FORMATS})
@@ -74,7 +75,8 @@ EXTENSIONS = sorted({suffix[1:] for suffix in OUTPUT_FORMATS})
 @click.option("--channels-last/--no-channels-last", default=True, show_default=True,
               help="[adain] NHWC memory format for the networks (same results, faster on CPUs).")
 @click.option("--tile-size", type=click.IntRange(min=0), default=None,
-              help=f"[adain] Stylise in tiles of N pixels a side (a multiple of 8); 0: never. Default: "
+              help=f"[adain, magenta] Stylise in tiles of N pixels a side (a multiple of 8; magenta: 4), with "
+                   f"whole-image statistics; 0: never. Default: "
                    f"{FF.DEFAULT_TILE_SIZE} above {FF.TILE_THRESHOLD_PIXELS:,} pixels.")
 @click.option("--tile-halo", type=click.IntRange(min=0), default=None,
               help="[adain] Pixels of overlap around each tile (a multiple of 8). Default: the networks' reach "
@@ -210,6 +212,7 @@ def _run_magenta(content, styles, opts) -> None:
         style_size=STYLE_SIZE if opts["style_size"] is None else opts["style_size"],
         crop=opts["crop"],
         precision=opts["precision"],
+        tile_size=opts["tile_size"],
     )
     run = magenta_files(content, styles, opts["output"], config, mask=opts["mask"], content_dir=opts["content_dir"],
                         style_dir=opts["style_dir"], ext=opts["ext"], device=opts["device"], report=opts["report"],

@@ -19,12 +19,15 @@ from torch import Tensor
 
 from .. import color
 from ..errors import UsageError
-from ..feedforward import check_feedforward_settings, grayscale, pad_to_multiple, prepare_image
+from ..feedforward import (DEFAULT_TILE_SIZE, TILE_THRESHOLD_PIXELS, check_feedforward_settings, grayscale,
+                           pad_to_multiple, prepare_image)
 from ..imageio import resize_to
 from ..precision import DEFAULT_PRECISION, check_precision, dtype_of
 from .networks import TRANSFORMER_STRIDE, StylePredictor, StyleTransformer
+from .tiles import tiled_transform
 
 STYLE_SIZE = 256  # the predictor was trained on 256² styles (shorter side here; aspect kept)
+MIN_TILE_SIZE = 16
 CONTENT_SIZE = 0  # keep the content's size
 
 
@@ -39,9 +42,14 @@ class MagentaConfig:
     style_size: int = STYLE_SIZE  # shorter side; 0 keeps the original size
     crop: bool = False  # centre crop to a square after resizing
     precision: str = DEFAULT_PRECISION  # fp32, or bf16 networks
+    tile_size: int | None = None  # pixels a side; None: automatic above TILE_THRESHOLD_PIXELS; 0: never
 
     def validate(self) -> "MagentaConfig":
         check_feedforward_settings(self)
+        if self.tile_size is not None and self.tile_size != 0 and (
+                self.tile_size < MIN_TILE_SIZE or self.tile_size % TRANSFORMER_STRIDE):
+            raise UsageError(f"--tile-size must be 0 (no tiling) or a multiple of {TRANSFORMER_STRIDE} that is "
+                             f"≥ {MIN_TILE_SIZE}, got {self.tile_size}")
         return self
 
     def to_dict(self) -> dict:
@@ -90,13 +98,25 @@ class MagentaStylizer:
             style = color.prepare_style(style, self.prepare_content(content), self.config.preserve_color)
         return self.embed(style)
 
+    def tile_size(self, height: int, width: int) -> int:
+        """The tile side for a (padded) content of this size; 0 when it is processed whole."""
+        if self.config.tile_size is not None:
+            return self.config.tile_size
+        return DEFAULT_TILE_SIZE if height * width > TILE_THRESHOLD_PIXELS else 0
+
     @torch.no_grad()
     def transform(self, content: Tensor, embedding: Tensor) -> Tensor:
-        """The transformer on a prepared (3, H, W) content: (3, H, W) of the same size."""
+        """The transformer on a prepared (3, H, W) content: (3, H, W) of the same size; in tiles
+        with streamed norm statistics (``tiles.tiled_transform``) for large contents."""
         height, width = content.shape[-2:]
         batch = pad_to_multiple(content.unsqueeze(0).to(self.device, self.dtype), TRANSFORMER_STRIDE)
         batch = batch.contiguous(memory_format=torch.channels_last)  # (1, 3, H', W')
-        out = self.transformer(batch, embedding.to(self.device, self.dtype).unsqueeze(0))  # (1, 3, H', W')
+        embedding = embedding.to(self.device, self.dtype).unsqueeze(0)  # (1, 100)
+        tile = self.tile_size(*batch.shape[-2:])
+        if tile:
+            out = tiled_transform(self.transformer, batch, embedding, tile)  # (1, 3, H', W')
+        else:
+            out = self.transformer(batch, embedding)  # (1, 3, H', W')
         return out[0, :, :height, :width].float().cpu()
 
     def stylize(self, content: Tensor, styles: Sequence[Tensor], *, mask: Tensor | None = None) -> Tensor:
