@@ -40,6 +40,7 @@ from .losses import functional as LF
 from .markdown import markdown_table
 from .memory import MEASURES, PeakMemory
 from .optimize import MIN_REFERENCE, StylizeConfig, stylize
+from .registry import did_you_mean
 
 ADAIN_METHOD = "adain"
 MAGENTA_METHOD = "magenta"  # Magenta's feed-forward networks, always available (a pinned dependency)
@@ -97,11 +98,8 @@ def _check_method_names(names: Sequence[str], flag: str) -> None:
     known = [*STYLE_LOSSES.names(), *FEEDFORWARD_METHODS]
     for name in names:
         if name not in known:
-            import difflib
-
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise UsageError(f"{flag}: unknown method {name!r}: {hint}choose from {', '.join(known)}")
+            raise UsageError(f"{flag}: unknown method {name!r}{did_you_mean(name, known)}: "
+                             f"choose from {', '.join(known)}")
 
 
 def select_methods(*, only: Sequence[str] | None = None, skip: Sequence[str] = (),

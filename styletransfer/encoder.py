@@ -71,10 +71,9 @@ def check_layers(names: Iterable[str], available: tuple[str, ...] = VGG19_LAYERS
     names = list(names)
     for name in names:
         if name not in available:
-            import difflib
+            from .registry import did_you_mean
 
-            close = difflib.get_close_matches(name, available, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(name, available)
             raise UsageError(
                 f"unknown layer {name!r} for this encoder{hint}; available: {available[0]} ... {available[-1]}"
             )

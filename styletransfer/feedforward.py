@@ -39,6 +39,7 @@ from . import color
 from .adain import ADAIN_EPS, ADAIN_LAYER, DECODER_PLAN, AdaINModel, adain_affine, check_decoder_encoder
 from .encoder import VGGEncoder
 from .errors import ImageError, UsageError, WeightsError
+from .norms import NORMS
 from .imageio import MIN_SIDE, resize_edge, resize_to
 from .precision import DEFAULT_PRECISION, check_precision, dtype_of
 from .tiling import FEATURE_STRIDE, Box, ChannelMoments, exact_halo, plan_tiles
@@ -50,9 +51,6 @@ MIN_REGION = 2  # positions needed for an unbiased variance
 DEFAULT_TILE_SIZE = 1024  # pixels a side, when tiling is automatic
 TILE_THRESHOLD_PIXELS = 1536 * 1536  # automatic tiling above this many (padded) pixels
 MIN_TILE_SIZE = 2 * FEATURE_STRIDE
-# Decoder norms that act on each position alone (batch norm in evaluation mode is a per-channel
-# affine map); the others normalise over the whole image, which tiles would change.
-POINTWISE_NORMS = ("none", "batch")
 
 
 @dataclass(frozen=True)
@@ -257,10 +255,11 @@ class AdaINStylizer:
         self.network = compute_model(self.model, self.dtype, self.memory_format, self.device)
         self.halo = exact_halo(ADAIN_LAYER, DECODER_PLAN) if self.config.tile_halo is None else self.config.tile_halo
         norm = getattr(self.model.decoder, "norm", "none")
-        if self.config.tile_size and norm not in POINTWISE_NORMS:
+        # a norm over the whole image would change if the image came in tiles
+        self._tileable = NORMS.get(norm).pointwise_at_inference
+        if self.config.tile_size and not self._tileable:
             raise UsageError(f"this decoder's {norm!r} normalization works over the whole image, which tiles "
                              "would change: use --tile-size 0")
-        self._tileable = norm in POINTWISE_NORMS
 
     def tile_size(self, height: int, width: int, *, style: bool = False) -> int:
         """The tile side used for an image of this size; 0 when it is processed whole.

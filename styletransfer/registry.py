@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import difflib
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
 from .errors import UsageError
 
 T = TypeVar("T")
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """" (did you mean 'x'?)" for the closest of ``choices``, or "" when none is close: the one
+    suggestion every unknown name gets (losses, norms, layers, methods, loss options)."""
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class Registry(Generic[T]):
@@ -30,10 +37,8 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
-            close = difflib.get_close_matches(name, self._items, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
             raise UsageError(
-                f"unknown {self.kind} {name!r}: {hint}choose from {', '.join(self._items)}"
+                f"unknown {self.kind} {name!r}{did_you_mean(name, self._items)}: choose from {', '.join(self._items)}"
             ) from None
 
     def names(self) -> list[str]:

@@ -66,7 +66,7 @@ class NormConfig:
             NORMS.get(name)
         if not self.seeds:
             raise UsageError("--seeds: give at least one seed")
-        if self.batch_size < 2 and "batch" in self.norms:
+        if self.batch_size < 2 and any(NORMS.get(name).batch_statistics for name in self.norms):
             raise UsageError("--batch-size must be ≥ 2 for the batch-norm arm (one image has no batch statistics)")
         if self.heldout < 1 or self.eval_every < 1 or self.iters < 1:
             raise UsageError("--heldout, --eval-every and --iters must be ≥ 1")

@@ -109,7 +109,7 @@ def _transformers(config: StatsConfig, calibration: Tensor, device: torch.device
         torch.manual_seed(config.seed)
         net = TransformerNet(TransformerConfig(norm=norm, width=config.width,
                                                residual_blocks=config.residual_blocks)).to(device)
-        if norm == "batch":
+        if NORMS.get(norm).batch_statistics:
             reestimate_bn(net, calibration.split(max(2, calibration.shape[0] // CALIBRATION_BATCHES)))
         nets[norm] = net.eval()
     return nets, (f"random weights (seed {config.seed}); BN running statistics estimated on "
@@ -167,7 +167,8 @@ def run(config: StatsConfig, encoder: VGGEncoder, *, command: str, progress: boo
     total = len(methods) * len(config.batch_sizes)
     bar = tqdm(total=total, desc="batch dependence", disable=not progress)
     for family, name, training, fn in methods:
-        statistics = name if family.startswith("adain") else ("batch" if name == "batch" else "instance")
+        statistics = name if family.startswith("adain") else (
+            "batch" if NORMS.get(name).batch_statistics else "instance")
         expected = expectation(statistics, training)
         for batch_size in config.batch_sizes:
             measured = batch_dependence(fn, pool, batch_size=batch_size, compositions=config.compositions,

@@ -7,14 +7,13 @@ per batch item, shape ``(N,)``.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from ..registry import Registry
+from ..registry import Registry, did_you_mean
 from . import functional as F
 
 STYLE_LOSSES: Registry[type["StyleLoss"]] = Registry("style loss")
@@ -54,6 +53,11 @@ class StyleLoss(nn.Module):
     def forward(self, features: Tensor) -> Tensor:
         return self.distance(self.statistics(features), self.target_stats)
 
+    def formula_value(self, features: Tensor, target: Tensor) -> Tensor:
+        """The loss written directly as its formula in ``functional`` (no cached statistics), with
+        this module's options: tests check that ``self(features)`` equals it for every loss."""
+        raise NotImplementedError
+
     def denominator(self, features: Tensor) -> Tensor:
         """The loss of ``features`` as a normalising denominator (the stylizer divides by its value
         on the content image): it must be non-negative and deterministic; per batch item, (N,)."""
@@ -66,6 +70,9 @@ class GramLoss(StyleLoss):
     description = "Gatys et al.: squared distance of Gram matrices"
     formula = "1/(4C²) ‖G/M − A/M'‖²_F"
     reference = "Gatys, Ecker, Bethge 2016 (CVPR)"
+
+    def formula_value(self, features, target):
+        return F.gram_loss(features, target)
 
     def statistics(self, features):
         return (F.gram_matrix(features),)
@@ -80,6 +87,9 @@ class LinearMMDLoss(StyleLoss):
     description = "MMD with the linear kernel: matches channel means"
     formula = "‖μx − μy‖²"
     reference = "Li et al. 2017, Demystifying Neural Style Transfer"
+
+    def formula_value(self, features, target):
+        return F.mmd_linear(features, target)
 
     def statistics(self, features):
         return (F.channel_mean(features),)
@@ -122,6 +132,9 @@ class PolyMMDLoss(StyleLoss):
         if self.degree == 2:
             return F.mmd_poly2_distance(stats[0], stats[1], target_stats[0], target_stats[1], self.c)
         return F.mmd_poly(stats[0], target_stats[0], self.degree, self.c)
+
+    def formula_value(self, features, target):
+        return F.mmd_poly(features, target, self.degree, self.c)
 
 
 @STYLE_LOSSES.register("mmd-rbf")
@@ -166,6 +179,11 @@ class GaussianMMDLoss(StyleLoss):
         target = F.rff_mean_embedding(self.target_stats[0], self.frequencies, self.phases)  # (1, D)
         return (F.rff_mean_embedding(features, self.frequencies, self.phases) - target).pow(2).sum(-1)
 
+    def formula_value(self, features, target):
+        if self.estimator == "linear":  # a fresh random pairing on every call: no fixed value
+            raise NotImplementedError("the linear-time estimator is random; compare in expectation")
+        return F.mmd_rbf_rff(features, target, self.frequencies, self.phases)
+
 
 @STYLE_LOSSES.register("bn-stats")
 class BNStatsLoss(StyleLoss):
@@ -173,6 +191,9 @@ class BNStatsLoss(StyleLoss):
     description = "Batch-norm statistic matching: per-channel means and stds"
     formula = "(1/C) Σ_c (μx,c − μy,c)² + (σx,c − σy,c)², σ = √(biased var + 1e-8)"
     reference = "Li et al. 2017, Demystifying Neural Style Transfer"
+
+    def formula_value(self, features, target):
+        return F.bn_stats_loss(features, target)
 
     def statistics(self, features):
         return F.channel_mean(features), F.channel_std(features, eps=F.BN_STATS_EPS)
@@ -194,9 +215,8 @@ def check_loss_options(name: str, options) -> None:
     valid = loss_options(name)
     for option in options:
         if option not in valid:
-            close = difflib.get_close_matches(option, valid, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UsageError(f"--loss-param {name}.{option}: {name} has no option {option!r}{hint}; "
+            raise UsageError(f"--loss-param {name}.{option}: {name} has no option {option!r}"
+                             f"{did_you_mean(option, valid)}; "
                              f"its options: {', '.join(valid) or 'none'}")
 
 

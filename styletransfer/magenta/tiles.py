@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..tiling import Box, ChannelMoments, plan_tiles
+from ..tiling import ChannelMoments, plan_tiles
 from .networks import TRANSFORMER_STRIDE, NormConv, StyleTransformer
 
 HALO_CELLS = 4  # quarter-resolution cells around a tile (16 px); the paths reach 7 px
