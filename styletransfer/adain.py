@@ -150,23 +150,3 @@ class AdaINModel(nn.Module):
         target = adain(features, style_mean, style_std)
         target = alpha * target + (1 - alpha) * features
         return self.decoder(target)
-
-
-def check_decoder_encoder(decoder_config: dict, encoder: VGGEncoder) -> str | None:
-    """A warning text when a decoder is used with an encoder it was not trained with.
-
-    Our decoder files record the encoder's source and sha256 (``config["encoder"]``);
-    pytorch-AdaIN's files record nothing, so nothing can be checked for them.
-    """
-    trained = decoder_config.get("encoder") or {}
-    if not trained:
-        return None
-    spec = encoder.spec
-    same = (trained.get("sha256") and trained.get("sha256") == spec.sha256) or (
-        not trained.get("sha256") and trained.get("source") == spec.source
-    )
-    if same:
-        return None
-    return (f"this decoder was trained with encoder {trained.get('source')!r} "
-            f"(sha256 {str(trained.get('sha256'))[:12]}), but the encoder in use is {spec.source!r} "
-            f"(sha256 {str(spec.sha256)[:12]}): expect poor images")

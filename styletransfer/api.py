@@ -21,7 +21,7 @@ from .adain import AdaINModel, Decoder, load_decoder
 from .devices import resolve_device
 from .encoder import VGGEncoder
 from .errors import ImageError, NonFiniteError, UsageError
-from .feedforward import AdaINConfig, AdaINStylizer, decoder_warning, grayscale
+from .feedforward import AdaINConfig, AdaINStylizer, grayscale
 from .files import atomic_write_json
 from .magenta.stylizer import MagentaConfig
 from .imageio import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, OUTPUT_FORMATS, check_output_path, check_resizable,
@@ -374,7 +374,7 @@ def _adain_stylizer(decoder: str | os.PathLike | Decoder, weights: str | VGGEnco
     else:  # before the encoder: a wrong decoder file is found without a download
         (decoder_model, decoder_config), decoder_path = load_decoder(decoder), decoder
     encoder = weights if isinstance(weights, torch.nn.Module) else load_encoder(weights, pooling=pooling)
-    warning = decoder_warning(decoder_config, encoder)
+    warning = encoder.spec.decoder_mismatch(decoder_config)
     if warning is not None:
         warnings.warn(warning, stacklevel=3)
     stylizer = AdaINStylizer(AdaINModel(encoder, decoder_model), config, device=device)

@@ -463,14 +463,14 @@ def _check_outputs(out_dir: Path, methods: Sequence[str], inputs: Sequence, over
 
 
 def _load_adain(decoder_path, encoder: VGGEncoder) -> tuple[object, dict, list[str]]:
-    from .adain import ADAIN_LAYER, AdaINModel, check_decoder_encoder, load_decoder
+    from .adain import ADAIN_LAYER, AdaINModel, load_decoder
 
     if ADAIN_LAYER not in encoder.layer_names:
         raise UsageError(f"AdaIN needs the encoder up to {ADAIN_LAYER}, but {encoder.spec.source!r} ends at "
                          f"{encoder.spec.last_layer}: pass fuller encoder weights or --skip adain")
     decoder, decoder_config = load_decoder(decoder_path)
     notes = []
-    warning = check_decoder_encoder(decoder_config, encoder)
+    warning = encoder.spec.decoder_mismatch(decoder_config)  # the same check as stylize --method adain
     if warning:
         warnings.warn(warning, stacklevel=3)
         notes.append(warning)

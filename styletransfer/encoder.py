@@ -96,6 +96,31 @@ class EncoderSpec:
     def with_pooling(self, pooling: Pooling) -> "EncoderSpec":
         return replace(self, pooling=pooling)
 
+    def same_weights(self, recorded: dict) -> bool:
+        """Whether ``recorded`` (``{"source", "sha256"}``, as decoders and checkpoints store their
+        encoder) names these weights: by sha256 when either side has one, else by source."""
+        if recorded.get("sha256") or self.sha256:
+            return recorded.get("sha256") == self.sha256
+        return recorded.get("source") == self.source
+
+    def decoder_mismatch(self, decoder_config: dict) -> str | None:
+        """Why a decoder and this encoder may not belong together, or None.
+
+        Our decoder files record their encoder (``decoder_config["encoder"]``); pytorch-AdaIN's
+        decoder.pth records nothing and was trained with its vgg_normalised.pth, recognised here
+        by its layout.
+        """
+        trained = decoder_config.get("encoder") or {}
+        if trained and not self.same_weights(trained):
+            return (f"this decoder was trained with encoder {trained.get('source')!r} "
+                    f"(sha256 {str(trained.get('sha256'))[:12]}), but the encoder in use is {self.source!r} "
+                    f"(sha256 {str(self.sha256)[:12]}): expect poor images")
+        if not decoder_config and self.metadata.get("layout") != "adain":
+            return (f"this decoder records no encoder (pytorch-AdaIN's decoder.pth is trained with its "
+                    f"vgg_normalised.pth), but the encoder in use is {self.source!r}: pass "
+                    "--weights vgg_normalised.pth, or expect poor images")
+        return None
+
 
 class ImageNetNormalize(nn.Module):
     """RGB in [0,1] → (x − mean) / std, the preprocessing torchvision's weights expect."""

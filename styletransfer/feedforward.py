@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import color
-from .adain import ADAIN_EPS, ADAIN_LAYER, DECODER_PLAN, AdaINModel, adain_affine, check_decoder_encoder
+from .adain import ADAIN_EPS, ADAIN_LAYER, DECODER_PLAN, AdaINModel, adain_affine
 from .encoder import VGGEncoder
 from .errors import ImageError, UsageError, WeightsError
 from .norms import NORMS
@@ -206,20 +206,6 @@ def grayscale(mask: Tensor) -> Tensor:
     if mask.dim() == 2:
         return mask.unsqueeze(0)
     return mask.mean(dim=0, keepdim=True)
-
-
-def decoder_warning(decoder_config: dict, encoder: VGGEncoder) -> str | None:
-    """Why this decoder and encoder may not belong together, or None.
-
-    Our decoder files record their encoder; pytorch-AdaIN's decoder.pth (no config) was
-    trained with its own vgg_normalised.pth, which is recognised by its layout.
-    """
-    warning = check_decoder_encoder(decoder_config, encoder)
-    if warning is None and not decoder_config and encoder.spec.metadata.get("layout") != "adain":
-        warning = (f"this decoder records no encoder (pytorch-AdaIN's decoder.pth is trained with its "
-                   f"vgg_normalised.pth), but the encoder in use is {encoder.spec.source!r}: pass "
-                   "--weights vgg_normalised.pth, or expect poor images")
-    return warning
 
 
 def compute_model(model: AdaINModel, dtype: torch.dtype, memory_format: torch.memory_format,

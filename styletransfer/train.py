@@ -305,12 +305,6 @@ def _build_decoder(norm: str, seed: int) -> Decoder:
         return Decoder(norm)
 
 
-def _same_encoder(saved: dict, current: dict) -> bool:
-    if saved.get("sha256") or current.get("sha256"):
-        return saved.get("sha256") == current.get("sha256")
-    return saved.get("source") == current.get("source")
-
-
 class Trainer:
     """One training run: set up by the constructor (all checks before any work), run by ``run()``."""
 
@@ -415,7 +409,7 @@ class Trainer:
             self._restore(state)
 
     def _check_resumed_data(self, state: dict) -> None:
-        if not _same_encoder(state.get("encoder", {}), self.encoder_info):
+        if not self.encoder.spec.same_weights(state.get("encoder", {})):
             raise TrainingError(f"the checkpoint was trained with encoder {state.get('encoder', {}).get('source')!r}, "
                                 f"not {self.encoder_info['source']!r}: resume with the same --weights")
         for label, folder in (("content", self.content), ("style", self.style)):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from reference_nets import adain_mean_std, pytorch_adain_decoder, randomize_
-from styletransfer.adain import Decoder, adain, check_decoder_encoder, load_decoder, mean_std, save_decoder
+from styletransfer.adain import Decoder, adain, load_decoder, mean_std, save_decoder
 from styletransfer.errors import WeightsError
 from styletransfer.norms import NORMS
 
@@ -55,10 +57,14 @@ def test_encoder_file_given_as_decoder_is_explained(tmp_path):
         load_decoder(tmp_path / "vgg.pth")
 
 
-def test_mismatched_encoder_is_detected(encoder):
-    assert check_decoder_encoder({}, encoder) is None
-    assert check_decoder_encoder({"encoder": {"source": "random:0", "sha256": None}}, encoder) is None
-    assert "trained with encoder" in check_decoder_encoder({"encoder": {"source": "x", "sha256": "ab"}}, encoder)
+def test_same_weights_compares_by_hash_when_either_side_has_one(encoder):
+    spec = encoder.spec  # random:0, no sha256
+    assert spec.same_weights({"source": "random:0", "sha256": None})
+    assert not spec.same_weights({"source": "random:0", "sha256": "ab"})  # a hash on one side decides
+    assert not spec.same_weights({"source": "random:1"})
+    hashed = replace(spec, source="a.pth", sha256="ab")
+    assert hashed.same_weights({"source": "elsewhere/a.pth", "sha256": "ab"}) and not hashed.same_weights({})
+    assert "trained with encoder" in spec.decoder_mismatch({"encoder": {"source": "x", "sha256": "ab"}})
 
 
 def test_decoder_by_manifest_name_from_the_cache(tmp_path):

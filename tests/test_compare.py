@@ -19,6 +19,7 @@ from styletransfer.adain import AdaINModel, Decoder, save_decoder
 from styletransfer.cli import main
 from styletransfer.compare import (
     ADAIN_METHOD, MAGENTA_METHOD, REFERENCE_ROW, RANDOM_WEIGHTS_NOTE, CompareConfig, StyleMeter, adain_stylize, build_grid,
+    compare_files,
     build_report, cross_loss_matrix, gram_poly_identity, identity_ratios, layer_weight_map, render_markdown,
     select_methods,
 )
@@ -306,3 +307,17 @@ def test_cpu_peak_memory_sees_a_large_temporary(monkeypatch):
     with memory.PeakMemory("cpu") as meter:
         pass
     assert meter.usage.measure in ("cpu-maxrss", "unavailable") and meter.usage.measure in MEASURES
+
+
+def test_a_pytorch_adain_decoder_with_another_encoder_warns_as_stylize_does(tmp_path, image_pair, encoder):
+    """compare used to check only our decoders' recorded encoder, so pytorch-AdaIN's decoder.pth
+    (which records none) with a non-AdaIN encoder was silent where stylize --method adain warns."""
+    from reference_nets import pytorch_adain_decoder, randomize_
+
+    decoder = tmp_path / "decoder.pth"
+    torch.save(randomize_(pytorch_adain_decoder(), seed=1).state_dict(), decoder)
+    config = CompareConfig(stylize=StylizeConfig(scales=(32,), steps=1), methods=(ADAIN_METHOD,))
+    with pytest.warns(UserWarning, match="records no encoder"):
+        report = compare_files(image_pair[0], image_pair[1], tmp_path / "out", config, weights=encoder,
+                               decoder=decoder)
+    assert any("records no encoder" in note for note in report["notes"])

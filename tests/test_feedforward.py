@@ -15,7 +15,7 @@ from styletransfer.adain import AdaINModel, adain, load_decoder, mean_std
 from styletransfer.cli import main
 from styletransfer.encoder import EncoderSpec, VGGEncoder
 from styletransfer.errors import UsageError, WeightsError
-from styletransfer.feedforward import (AdaINConfig, AdaINStylizer, StyleStatistics, decoder_warning, feature_mask,
+from styletransfer.feedforward import (AdaINConfig, AdaINStylizer, StyleStatistics, feature_mask,
                                        masked_adain, mix_statistics, pad_to_multiple)
 from styletransfer.weights import load_encoder
 
@@ -175,11 +175,12 @@ def test_config_validation():
 
 
 def test_decoder_warnings(encoder, pytorch_adain_files):
-    assert decoder_warning({"norm": "none", "encoder": {"source": "random:0", "sha256": None}}, encoder) is None
-    assert "trained with encoder" in decoder_warning({"encoder": {"source": "x.pth", "sha256": "ab"}}, encoder)
+    mismatch = encoder.spec.decoder_mismatch
+    assert mismatch({"norm": "none", "encoder": {"source": "random:0", "sha256": None}}) is None
+    assert "trained with encoder" in mismatch({"encoder": {"source": "x.pth", "sha256": "ab"}})
     # pytorch-AdaIN's decoder.pth records nothing: fine with its own vgg_normalised.pth only
-    assert "vgg_normalised.pth" in decoder_warning({}, encoder)
-    assert decoder_warning({}, pytorch_adain_files[-1].encoder) is None
+    assert "vgg_normalised.pth" in mismatch({})
+    assert pytorch_adain_files[-1].encoder.spec.decoder_mismatch({}) is None
 
 
 def test_encoder_must_reach_relu4_1(images):
