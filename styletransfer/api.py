@@ -6,8 +6,6 @@ The CLI only parses flags into these calls; everything here is usable from Pytho
 from __future__ import annotations
 
 import os
-import platform
-import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -27,20 +25,10 @@ from .magenta.stylizer import MagentaConfig
 from .imageio import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, OUTPUT_FORMATS, check_output_path, check_resizable,
                       list_images, load_image, resize_to, same_path, save_image)
 from .optimize import StylizeConfig, StylizeResult, stylize
+from .provenance import encoder_info, environment_info
 from .weights import load_encoder, sha256_file
 
 OUTPUT_NAME = "{content}_stylized_{style}{ext}"  # folder mode; several styles are joined by "+"
-
-
-def encoder_info(encoder: VGGEncoder) -> dict:
-    spec = encoder.spec
-    return {"source": spec.source, "sha256": spec.sha256, "layout": spec.metadata.get("layout", "random"),
-            "pooling": spec.pooling, "padding": spec.padding, "last_layer": spec.last_layer}
-
-
-def environment_info(device: torch.device) -> dict:
-    return {"device": str(device), "torch": torch.__version__, "python": platform.python_version(),
-            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
 
 
 def _check_report(report: str | os.PathLike | None, paths: Sequence[str | os.PathLike]) -> Path | None:

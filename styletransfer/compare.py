@@ -488,7 +488,7 @@ def compare_files(content: str | os.PathLike, style: str | os.PathLike, out_dir:
     Validation (methods, output folder, images, weights, decoder) happens before any
     stylisation. Returns the report (the content of ``report.json``).
     """
-    from .api import encoder_info, environment_info
+    from .provenance import encoder_info, environment_info
     from .weights import load_encoder
 
     config = config.validate()

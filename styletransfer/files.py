@@ -1,10 +1,11 @@
-"""Atomic file writes: a temporary file in the target folder, fsync, then rename.
+"""Atomic file writes (a temporary file in the target folder, fsync, then rename) and file hashes.
 
 An interrupted run therefore leaves either the old file or the complete new one, never half.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -42,3 +43,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, data) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The sha256 of a file, read in blocks of 1 MiB."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -271,7 +271,7 @@ def fetch(name: str, *, dest_dir: str | os.PathLike | None = None, sha256: str |
     A file already there is kept when it passes the same check, and refused (never replaced)
     when it does not. ``url`` replaces the manifest's URL (a mirror); the hash check still holds.
     """
-    from .weights import sha256_file
+    from .files import sha256_file
 
     entry = get_entry(name)
     full, prefix = _expected_hashes(entry, sha256, verify)

@@ -383,7 +383,7 @@ class Trainer:
 
     def _build_models(self, encoder: VGGEncoder | None, resumed: tuple[Checkpoint, dict] | None) -> None:
         """Encoder, decoder (new or from the checkpoint), DDP wrapper and Adam (restored when resuming)."""
-        from .api import encoder_info
+        from .provenance import encoder_info
         from .weights import load_encoder
 
         if encoder is None:

@@ -12,7 +12,6 @@ checkpoint can never run code. Two layouts are recognised by their keys:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import warnings
@@ -24,6 +23,7 @@ from torch import Tensor
 
 from .encoder import VGG19_CONVS, VGG19_LAYERS, EncoderSpec, VGGEncoder, init_random_
 from .errors import WeightsError
+from .files import sha256_file
 
 DEFAULT_RANDOM_SEED = 0
 
@@ -49,14 +49,6 @@ TORCHVISION_LAYOUT = "torchvision vgg19 state dict: keys features.N.weight/bias,
     str(VGG19_LAYERS.index(c)) for c in VGG19_CONVS[:3]
 ) + ", ..."
 ADAIN_LAYOUT = "pytorch-AdaIN vgg_normalised.pth: keys 0.weight (3x3x1x1), 2.weight, 5.weight, ..."
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_state_file(path: str | os.PathLike) -> dict[str, Tensor]:

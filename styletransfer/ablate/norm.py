@@ -280,7 +280,7 @@ def run(config: NormConfig, encoder: VGGEncoder, *, command: str, output_dir: st
         progress: bool = False) -> dict:
     """Train every arm for every seed; write the plots (and nets) into ``output_dir``; return the
     results dict that ``build_markdown`` renders."""
-    from ..api import encoder_info
+    from ..provenance import encoder_info
     from ..devices import resolve_device
 
     config = config.validate()

