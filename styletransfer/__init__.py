@@ -12,7 +12,8 @@ from .losses import STYLE_LOSSES, build_style_loss
 from .optimize import StylizeConfig, StylizeResult, stylize
 from .weights import load_encoder
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one source of the version (pyproject.toml reads it)
+DISTRIBUTION = "styletransfer-lab"  # the name on the package index; the import name is styletransfer
 
 __all__ = [
     "VGG19_LAYERS", "EncoderSpec", "VGGEncoder", "StyleTransferError", "load_image", "save_image",

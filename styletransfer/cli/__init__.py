@@ -6,6 +6,7 @@ import warnings
 
 import click
 
+from .. import DISTRIBUTION, __version__
 from ..errors import StyleTransferError
 
 
@@ -25,7 +26,7 @@ class Group(click.Group):
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="styletransfer")
+@click.version_option(version=__version__, package_name=DISTRIBUTION)
 def main() -> None:
     """Neural style transfer: Gram, MMD and BN-statistic losses, and AdaIN."""
     warnings.showwarning = _show_warning
