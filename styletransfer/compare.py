@@ -35,7 +35,7 @@ from .errors import UsageError
 from .feedforward import pad_to_multiple
 from .files import atomic_write, atomic_write_json, atomic_write_text
 from .imageio import DEFAULT_MAX_PIXELS, check_output_path, same_path, check_resizable, load_image, resize_edge, save_image, to_pil
-from .losses import STYLE_LOSSES, build_style_loss
+from .losses import STYLE_LOSSES, layer_losses
 from .losses import functional as LF
 from .markdown import markdown_table
 from .memory import MEASURES, PeakMemory
@@ -381,13 +381,10 @@ class StyleMeter:
             style_features = encoder(style, self.layers)
             self.style_features = {k: v.detach().clone() for k, v in style_features.items()}
             self.modules = {}
-            for loss in losses:
-                generator = torch.Generator().manual_seed(config.seed)
-                self.modules[loss] = {
-                    layer: build_style_loss(loss, self.style_features[layer], generator,
-                                            **config.loss_options.get(loss, {}))
-                    for layer in self.layers
-                }
+            for loss in losses:  # each as a single-loss stylize run builds it: a fresh generator of the seed
+                self.modules[loss] = layer_losses(loss, self.style_features, self.layers,
+                                                  torch.Generator().manual_seed(config.seed),
+                                                  **config.loss_options.get(loss, {}))
             content_features = encoder(content, config.content_layers)
             self.content_targets = {k: v.detach().clone() for k, v in content_features.items()}
 

@@ -31,7 +31,7 @@ from .encoder import VGG19_LAYERS, VGGEncoder, check_layers
 from .magenta.networks import predictor_layer_names
 from .errors import NonFiniteError, UsageError
 from .imageio import check_min_size, resize_edge, resize_to
-from .losses import STYLE_LOSSES, build_style_loss
+from .losses import STYLE_LOSSES, layer_losses
 from .losses.style import check_loss_options
 from .losses import functional as LF
 from .precision import DEFAULT_PRECISION, check_precision, dtype_of
@@ -175,9 +175,9 @@ class Objective(nn.Module):
             for style, b in zip(styles, self.blend):
                 style_features = self.features(style, layers)
                 for name, weight in config.losses:
+                    modules = layer_losses(name, style_features, layers, generator, **config.loss_options.get(name, {}))
                     for layer, lw in zip(layers, self.layer_weights):
-                        module = build_style_loss(name, style_features[layer], generator,
-                                                  **config.loss_options.get(name, {}))
+                        module = modules[layer]
                         scale = 1.0
                         if config.normalize:
                             scale = 1.0 / max(float(module.denominator(content_features[layer]).sum()), MIN_REFERENCE)

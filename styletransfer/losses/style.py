@@ -231,3 +231,11 @@ def build_style_loss(name: str, target: Tensor, generator: torch.Generator | Non
         from ..errors import UsageError
 
         raise UsageError(f"bad option for style loss {name!r}: {error}") from None
+
+
+def layer_losses(name: str, style_features: dict[str, Tensor], layers, generator: torch.Generator | None = None,
+                 **options) -> dict[str, StyleLoss]:
+    """``{layer: the loss name fixed on the style's features there}``, built in layer order from
+    one generator: how the stylizer builds its terms, and so how compare measures them (a loss
+    with random parameters, ``mmd-rbf``, then gets the same ones)."""
+    return {layer: build_style_loss(name, style_features[layer], generator, **options) for layer in layers}
