@@ -11,7 +11,7 @@ Every measurement runs in its own subprocess, so its peak RSS (``ru_maxrss``) is
 are medians over repeats after one untimed warm-up (oneDNN/cuDNN pick their kernels on the
 first call), except where a row says otherwise. Weights are random unless
 ``--encoder-weights vgg_normalised.pth --decoder-weights decoder.pth`` are given (time does not
-depend on the weights; fidelity numbers such as the bf16 PSNR do, see README, Performance). The
+depend on the weights; fidelity numbers such as the bf16 PSNR do, see docs/PERFORMANCE.md). The
 load average is recorded with every row: on a shared machine the ratios are what to read.
 Prints a table and writes JSON (``--json``, default bench.json).
 

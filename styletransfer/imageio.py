@@ -1,6 +1,6 @@
 """Reading, resizing and writing images as float tensors in [0, 1].
 
-Conversions on reading (documented in README, "Limits and errors"): EXIF orientation is applied;
+Conversions on reading (documented in docs/CLI.md, "Limits and errors"): EXIF orientation is applied;
 animated images give their first frame; grayscale, palette and CMYK become RGB; transparency is
 composited over white; 16-bit images are scaled by 1/65535 and float images clipped to [0, 1].
 """

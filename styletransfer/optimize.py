@@ -13,8 +13,8 @@ every formulation and every encoder. With ``normalize=False`` the raw formulas a
 ``precision="bf16"`` runs the encoder's convolutions under bfloat16 autocast (about twice as
 fast on CPUs with AVX512-BF16 and on recent GPUs); the features are cast back to float32 before
 any loss, so losses, their targets and the optimiser's state stay float32. It is opt-in: the
-gradients carry bfloat16 rounding, which L-BFGS tolerates in our measurements (README,
-Performance) but which is not the exact objective.
+gradients carry bfloat16 rounding, which L-BFGS tolerates in our measurements (docs/PERFORMANCE.md)
+but which is not the exact objective.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A corpus of awkward and broken input images, generated on demand (no binary blobs).
 
 ``make_corpus(folder)`` writes every case and returns ``{name: Case}``. ``expect`` is ``"ok"``
-for inputs the loader converts (documented in README, "Limits and errors") and ``"error"`` for
+for inputs the loader converts (documented in docs/CLI.md, "Limits and errors") and ``"error"`` for
 inputs every command must refuse with a one-line message naming the file.
 """
 

@@ -202,7 +202,7 @@ def test_channels_last_and_bf16_leave_the_callers_model_alone(model, inputs):
     assert ADAIN_LAYER == stylizer.network.encoder.layer_names[-1]  # trimmed: nothing past relu4_1
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert low.dtype == torch.float32 and low.shape == plain.shape
-    # bfloat16 keeps 8 mantissa bits; random untrained networks amplify that rounding (see README),
+    # bfloat16 keeps 8 mantissa bits; random untrained networks amplify that rounding (see docs/PERFORMANCE.md),
     # so only closeness is checked here; bench.py measures the PSNR on its images.
     assert psnr(low, plain) > 15.0
 
