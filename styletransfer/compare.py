@@ -32,7 +32,6 @@ from torch import Tensor
 from .devices import resolve_device
 from .encoder import VGGEncoder
 from .errors import UsageError
-from .feedforward import pad_to_multiple
 from .files import atomic_write, atomic_write_json, atomic_write_text
 from .imageio import DEFAULT_MAX_PIXELS, check_output_path, same_path, check_resizable, load_image, resize_edge, save_image, to_pil
 from .losses import STYLE_LOSSES, layer_losses
@@ -425,20 +424,6 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def adain_stylize(model, content: Tensor, style: Tensor) -> Tensor:
-    """AdaIN at full strength; (1, 3, H, W) in, (1, 3, H, W) in [0, 1] out, whatever H and W.
-
-    The content is reflection-padded on the right and bottom to a multiple of 8 (the decoder
-    undoes three poolings) and the decoded image cropped back.
-    """
-    height, width = content.shape[-2:]
-    padded = pad_to_multiple(content)  # (1, 3, H + pad_h, W + pad_w)
-    with torch.no_grad():
-        mean, std = model.style_statistics(style)  # (1, C, 1, 1) each
-        out = model(padded, mean, std)  # (1, 3, H + pad_h, W + pad_w)
-    return out[..., :height, :width].clamp(0, 1)
-
-
 def planned_files(out_dir: Path, methods: Sequence[str]) -> list[Path]:
     return [*(out_dir / f"{m}.png" for m in methods), out_dir / GRID_NAME, out_dir / REPORT_JSON, out_dir / REPORT_MD]
 
@@ -505,10 +490,13 @@ def compare_files(content: str | os.PathLike, style: str | os.PathLike, out_dir:
     encoder = encoder.to(torch_device).eval()
     base = base.for_encoder(encoder)  # the encoder's default layers, when none were given
     config = replace(config, stylize=base)
-    model, decoder_info, notes = None, None, []
+    adain, decoder_info, notes = None, None, []
     if ADAIN_METHOD in config.methods:
+        from .feedforward import AdaINConfig, AdaINStylizer
+
         model, decoder_info, notes = _load_adain(decoder, encoder)
-        model = model.to(torch_device)
+        # stylize --method adain's own path, on the working images as they are
+        adain = AdaINStylizer(model, AdaINConfig(content_size=0, style_size=0, tile_size=0), device=torch_device)
     magenta = None
     if MAGENTA_METHOD in config.methods:
         from .magenta.stylizer import MagentaConfig, load_stylizer
@@ -531,8 +519,8 @@ def compare_files(content: str | os.PathLike, style: str | os.PathLike, out_dir:
     if first_loss is not None:
         stylize(content_image, style_image, encoder, replace(config.method_config(first_loss), steps=1),
                 device=torch_device)
-    if model is not None:
-        adain_stylize(model, content_s, style_s)
+    if adain is not None:
+        adain.stylize(content_s[0], [style_s[0]])
     if magenta is not None:
         magenta.stylize(content_s[0], [style_s[0]])
     weights_info = encoder_info(encoder)
@@ -548,7 +536,7 @@ def compare_files(content: str | os.PathLike, style: str | os.PathLike, out_dir:
         with PeakMemory(torch_device) as memory:
             start = time.perf_counter()
             if method == ADAIN_METHOD:
-                image, steps = adain_stylize(model, content_s, style_s)[0].cpu(), None  # (3, H, W)
+                image, steps = adain.stylize(content_s[0], [style_s[0]]), None  # (3, H, W)
                 metadata = {"method": "adain", "decoder": decoder_info, "weights": weights_info}
             elif method == MAGENTA_METHOD:
                 image, steps = magenta.stylize(content_s[0], [style_s[0]]), None  # (3, H, W)

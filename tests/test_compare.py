@@ -18,7 +18,7 @@ from conftest import write_image
 from styletransfer.adain import AdaINModel, Decoder, save_decoder
 from styletransfer.cli import main
 from styletransfer.compare import (
-    ADAIN_METHOD, MAGENTA_METHOD, REFERENCE_ROW, RANDOM_WEIGHTS_NOTE, CompareConfig, StyleMeter, adain_stylize, build_grid,
+    ADAIN_METHOD, MAGENTA_METHOD, REFERENCE_ROW, RANDOM_WEIGHTS_NOTE, CompareConfig, StyleMeter, build_grid,
     compare_files,
     build_report, cross_loss_matrix, gram_poly_identity, identity_ratios, layer_weight_map, render_markdown,
     select_methods,
@@ -182,18 +182,21 @@ def test_meter_measures_what_the_stylizer_optimises(encoder, name):
     assert meter.content_loss(image) == pytest.approx(record["content"], rel=1e-4)
 
 
-def test_adain_output_has_the_content_size(encoder):
-    torch.manual_seed(0)
-    model = AdaINModel(encoder, Decoder("none")).eval()
-    g = torch.Generator().manual_seed(1)
-    style = torch.rand(1, 3, 32, 32, generator=g)
-    odd = torch.rand(1, 3, 30, 44, generator=g)  # neither side a multiple of 8
-    out = adain_stylize(model, odd, style)
-    assert out.shape == odd.shape and 0 <= out.min() and out.max() <= 1
-    even = odd[..., :24, :40]
-    with torch.no_grad():
-        direct = model(even, *model.style_statistics(style)).clamp(0, 1)
-    torch.testing.assert_close(adain_stylize(model, even, style), direct)
+def test_adain_tile_is_the_stylizers_output_at_the_content_size(tmp_path, image_pair, encoder):
+    """compare's AdaIN is stylize --method adain's stylizer on the working images: same pixels."""
+    from styletransfer.adain import load_decoder
+    from styletransfer.feedforward import AdaINConfig, AdaINStylizer
+    from styletransfer.imageio import load_image, resize_edge
+
+    decoder = save_decoder(Decoder("none"), tmp_path / "d.safetensors", {"encoder": {"source": "random:0"}})
+    config = CompareConfig(stylize=StylizeConfig(scales=(44,), steps=1), methods=(ADAIN_METHOD,))
+    compare_files(image_pair[0], image_pair[1], tmp_path / "out", config, weights=encoder, decoder=decoder)
+    tile = load_image(tmp_path / "out" / "adain.png")
+    content, style = (resize_edge(load_image(p), 44) for p in image_pair)
+    assert tile.shape == content.shape == (3, 29, 44)  # neither side a multiple of 8
+    model = AdaINModel(encoder, load_decoder(decoder)[0])
+    expected = AdaINStylizer(model, AdaINConfig(content_size=0, style_size=0, tile_size=0)).stylize(content, [style])
+    assert (tile - expected).abs().max() <= 1 / 255 + 1e-6  # the PNG's 8-bit rounding
 
 
 # --- method selection and the command line ---------------------------------------------------
