@@ -19,11 +19,11 @@ from .adain import AdaINModel, Decoder, load_decoder
 from .devices import resolve_device
 from .encoder import VGGEncoder
 from .errors import ImageError, NonFiniteError, UsageError
-from .feedforward import AdaINConfig, AdaINStylizer, grayscale
+from .feedforward import AdaINConfig, AdaINStylizer
 from .files import atomic_write_json
 from .magenta.stylizer import MagentaConfig
 from .imageio import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, OUTPUT_FORMATS, check_output_path, check_resizable,
-                      list_images, load_image, resize_to, same_path, save_image)
+                      list_images, load_image, same_path, save_image)
 from .optimize import StylizeConfig, StylizeResult, stylize
 from .provenance import encoder_info, environment_info
 from .weights import load_encoder, sha256_file
@@ -68,8 +68,7 @@ def stylize_files(content: str | os.PathLike, styles: Sequence[str | os.PathLike
     report = _check_report(report, [*inputs, output])
     torch_device = resolve_device(device)
     content_image = load_image(content, max_pixels=max_pixels)
-    style_images = [color.prepare_style(load_image(path, max_pixels=max_pixels), content_image, preserve_color)
-                    for path in styles]
+    style_images = [load_image(path, max_pixels=max_pixels) for path in styles]
     mask_image = load_image(mask, max_pixels=max_pixels) if mask is not None else None
     smallest = min(config.scales)
     check_resizable(content_image, str(content), smallest)
@@ -77,20 +76,14 @@ def stylize_files(content: str | os.PathLike, styles: Sequence[str | os.PathLike
         check_resizable(image, str(path), max(16, round(smallest * config.style_scale)))
     encoder = weights if isinstance(weights, torch.nn.Module) else load_encoder(weights, pooling=pooling)
     try:
-        if mask_image is None:
-            result = stylize(content_image, style_images, encoder, config, device=torch_device, progress=progress)
-        else:
-            result = _composite_by_mask(content_image, style_images, mask_image, encoder, config, torch_device,
-                                        progress)
+        result = stylize(content_image, style_images, encoder, config, mask=mask_image, preserve_color=preserve_color,
+                         device=torch_device, progress=progress)
     except NonFiniteError as error:  # keep what the optimisation had reached, then report the stop
         if error.image is not None:
             save_image(error.image, output, metadata={"method": "optimize", "config": config.to_dict(),
                                                       "stopped": str(error)}, inputs=inputs)
             raise NonFiniteError(f"{error}; the last finite image was written to {str(output)!r}") from None
         raise
-    if color.uses_output_stage(preserve_color):
-        reference = resize_to(content_image, *result.image.shape[-2:])  # (3, H, W), the output's size
-        result.image = color.finish_output(result.image, reference, preserve_color).clamp(0, 1)
     extras = {"preserve_color": preserve_color, "mask": None if mask is None else str(mask)}
     metadata = {"method": "optimize", "config": config.to_dict(), "weights": encoder_info(encoder), **extras}
     save_image(result.image, output, metadata=metadata, inputs=inputs)
@@ -109,17 +102,6 @@ def stylize_files(content: str | os.PathLike, styles: Sequence[str | os.PathLike
             "history": result.history,
         })
     return result
-
-
-def _composite_by_mask(content, styles, mask, encoder, config, device, progress) -> StylizeResult:
-    """One optimisation per style; the results blended by the mask (first style where white)."""
-    results = [stylize(content, [style], encoder, config, device=device, progress=progress) for style in styles]
-    foreground, background = (r.image for r in results)  # (3, H, W) each
-    weight = resize_to(grayscale(mask), *foreground.shape[-2:])  # (1, H, W)
-    image = weight * foreground + (1 - weight) * background  # (3, H, W)
-    history = [{**record, "region": region} for region, r in zip(("foreground", "background"), results)
-               for record in r.history]
-    return StylizeResult(image, history, sum(r.seconds for r in results), config, encoder.spec.source)
 
 
 def _check_mask_styles(style_groups: Sequence[tuple], weights: Sequence[float] | None, *, style_dir: bool) -> None:

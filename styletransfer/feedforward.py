@@ -40,7 +40,7 @@ from .adain import ADAIN_EPS, ADAIN_LAYER, DECODER_PLAN, AdaINModel, adain_affin
 from .encoder import VGGEncoder
 from .errors import ImageError, UsageError, WeightsError
 from .norms import NORMS
-from .imageio import MIN_SIDE, resize_edge, resize_to
+from .imageio import MIN_SIDE, grayscale, resize_edge, resize_to
 from .precision import DEFAULT_PRECISION, check_precision, dtype_of
 from .tiling import FEATURE_STRIDE, Box, ChannelMoments, exact_halo, plan_tiles
 
@@ -199,13 +199,6 @@ def feature_mask(mask: Tensor, feature_size: tuple[int, int]) -> Tensor:
     padded = pad_to_multiple(mask.unsqueeze(0))  # (1, 1, H', W')
     cells = F.interpolate(padded, size=tuple(feature_size), mode="area")  # (1, 1, h, w)
     return cells[0, 0] >= MASK_THRESHOLD
-
-
-def grayscale(mask: Tensor) -> Tensor:
-    """(3, H, W), (1, H, W) or (H, W) → (1, H, W), the mean of the channels."""
-    if mask.dim() == 2:
-        return mask.unsqueeze(0)
-    return mask.mean(dim=0, keepdim=True)
 
 
 def compute_model(model: AdaINModel, dtype: torch.dtype, memory_format: torch.memory_format,

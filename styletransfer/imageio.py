@@ -130,6 +130,13 @@ def resize_to(image: Tensor, height: int, width: int) -> Tensor:
     return _resize(image, height, width)
 
 
+def grayscale(mask: Tensor) -> Tensor:
+    """(3, H, W), (1, H, W) or (H, W) → (1, H, W), the mean of the channels (masks are read as RGB)."""
+    if mask.dim() == 2:
+        return mask.unsqueeze(0)
+    return mask.mean(dim=0, keepdim=True)
+
+
 def check_min_size(image: Tensor, name: str, minimum: int = MIN_SIDE) -> None:
     if min(image.shape[-2:]) < minimum:
         raise ImageError(

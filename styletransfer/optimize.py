@@ -30,7 +30,8 @@ from .encoder import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS  # noqa: F401 
 from .encoder import VGG19_LAYERS, VGGEncoder, check_layers
 from .magenta.networks import predictor_layer_names
 from .errors import NonFiniteError, UsageError
-from .imageio import check_min_size, resize_edge, resize_to
+from . import color
+from .imageio import check_min_size, grayscale, resize_edge, resize_to
 from .losses import STYLE_LOSSES, layer_losses
 from .losses.style import check_loss_options
 from .losses import functional as LF
@@ -223,15 +224,47 @@ def _initial_image(content: Tensor, init: str, generator: torch.Generator) -> Te
 
 
 def stylize(content: Tensor, styles: Tensor | Sequence[Tensor], encoder: VGGEncoder,
-            config: StylizeConfig | None = None, *, device: torch.device | str = "cpu",
-            progress: bool = False, callback: Callable[[dict], None] | None = None) -> StylizeResult:
+            config: StylizeConfig | None = None, *, mask: Tensor | None = None, preserve_color: str = color.NONE,
+            device: torch.device | str = "cpu", progress: bool = False,
+            callback: Callable[[dict], None] | None = None) -> StylizeResult:
     """Stylise ``content`` (3, H, W) with one or more ``styles`` by optimising the pixels.
 
     Runs each scale of ``config.scales`` in turn, each starting from the previous result.
     Returns the image at the last scale, which keeps the content's aspect ratio.
+
+    ``preserve_color``: ``coral``/``histogram`` match each style's colours to the content's
+    before optimising; ``luminance`` keeps the content's chrominance in the result. ``mask``
+    ((3|1, h, w) or (h, w) in [0, 1], any size; white = foreground) needs exactly two styles: one
+    optimisation per style, composited by the mask's grey level at the output size.
     """
-    config = (config or StylizeConfig()).validate().for_encoder(encoder)
+    color.get(preserve_color)
     styles = [styles] if isinstance(styles, Tensor) else list(styles)
+    styles = [color.prepare_style(style, content, preserve_color) for style in styles]
+    if mask is None:
+        result = _stylize(content, styles, encoder, config, device=device, progress=progress, callback=callback)
+    else:
+        if len(styles) != 2:
+            raise UsageError(f"--mask needs exactly two styles (foreground first, then background), got {len(styles)}")
+        if config is not None and config.style_blend is not None:
+            raise UsageError("--mask gives each region one style: drop --style-blend")
+        results = [_stylize(content, [style], encoder, config, device=device, progress=progress, callback=callback)
+                   for style in styles]
+        foreground, background = (r.image for r in results)  # (3, H, W) each
+        weight = resize_to(grayscale(mask), *foreground.shape[-2:])  # (1, H, W)
+        history = [{**record, "region": region} for region, r in zip(("foreground", "background"), results)
+                   for record in r.history]
+        result = StylizeResult(weight * foreground + (1 - weight) * background, history,
+                               sum(r.seconds for r in results), results[0].config, encoder.spec.source)
+    if color.uses_output_stage(preserve_color):
+        reference = resize_to(content, *result.image.shape[-2:])  # (3, H, W), the output's size
+        result.image = color.finish_output(result.image, reference, preserve_color).clamp(0, 1)
+    return result
+
+
+def _stylize(content: Tensor, styles: list[Tensor], encoder: VGGEncoder, config: StylizeConfig | None, *,
+             device: torch.device | str, progress: bool, callback: Callable[[dict], None] | None) -> StylizeResult:
+    """One optimisation of ``content`` towards ``styles`` (blended by ``config.style_blend``)."""
+    config = (config or StylizeConfig()).validate().for_encoder(encoder)
     device = torch.device(device)
     check_precision(config.precision, device)
     encoder = encoder.to(device).eval()

@@ -128,3 +128,24 @@ def test_a_non_finite_objective_stops_with_the_last_finite_image(tmp_path, image
     with pytest.raises(O.NonFiniteError) as caught:
         O.stylize(torch.rand(3, 32, 32), torch.rand(3, 32, 32), encoder, StylizeConfig(scales=(32,), steps=10))
     assert caught.value.image.shape == (3, 32, 32) and torch.isfinite(caught.value.image).all()
+
+
+def test_library_stylize_takes_a_mask_and_colour_preservation(encoder):
+    """Both used to live only in the file-level api; stylize() callers have them now."""
+    from styletransfer import color
+
+    g = torch.Generator().manual_seed(3)
+    content, first, second = (torch.rand(3, 32, 48, generator=g) for _ in range(3))
+    config = StylizeConfig(scales=(48,), steps=3, style_layers=("relu1_1", "relu2_1"), content_layers=("relu2_1",))
+    mask = torch.zeros(1, 32, 48)
+    mask[..., :24] = 1.0  # left half: the first style
+    both = stylize(content, [first, second], encoder, config, mask=mask).image
+    alone = [stylize(content, [style], encoder, config).image for style in (first, second)]
+    assert torch.allclose(both[..., :24], alone[0][..., :24]) and torch.allclose(both[..., 24:], alone[1][..., 24:])
+    with pytest.raises(UsageError, match="exactly two styles"):
+        stylize(content, [first], encoder, config, mask=mask)
+
+    kept = stylize(content, [first], encoder, config, preserve_color="luminance").image
+    chroma = lambda image: color.rgb_to_yiq(image)[1:]  # noqa: E731  (I and Q: the colour, not the brightness)
+    assert torch.allclose(chroma(kept), chroma(content), atol=2e-2)  # up to clamping to [0, 1]
+    assert not torch.allclose(chroma(alone[0]), chroma(content), atol=2e-2)

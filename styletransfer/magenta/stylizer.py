@@ -19,9 +19,9 @@ from torch import Tensor
 
 from .. import color
 from ..errors import UsageError
-from ..feedforward import (DEFAULT_TILE_SIZE, TILE_THRESHOLD_PIXELS, check_feedforward_settings, grayscale,
-                           pad_to_multiple, prepare_image)
-from ..imageio import resize_to
+from ..feedforward import (DEFAULT_TILE_SIZE, TILE_THRESHOLD_PIXELS, check_feedforward_settings, pad_to_multiple,
+                           prepare_image)
+from ..imageio import grayscale, resize_to
 from ..precision import DEFAULT_PRECISION, check_precision, dtype_of
 from .networks import TRANSFORMER_STRIDE, StylePredictor, StyleTransformer
 from .tiles import tiled_transform
