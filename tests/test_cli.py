@@ -102,3 +102,24 @@ def test_losses_command_lists_the_registry():
     for name in STYLE_LOSSES.names():
         assert name in result.output
     assert "formula" in result.output
+
+
+def test_stylize_and_compare_share_their_options_and_the_configs_defaults():
+    """Declared once (cli/options.py): the same help and the StylizeConfig defaults in both
+    commands (compare's --weights help had drifted from stylize's)."""
+    import dataclasses
+
+    from styletransfer.cli.compare import compare_command
+    from styletransfer.cli.stylize import stylize_command
+    from styletransfer.optimize import StylizeConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(StylizeConfig)}
+    params = [{p.name: p for p in command.params} for command in (stylize_command, compare_command)]
+    for name in ("weights", "pooling", "device", "optimizer", "lr", "steps", "size", "style_layers", "content_layers",
+                 "style_weight", "content_weight", "tv_weight", "loss_param", "seed", "max_pixels", "progress"):
+        stylize_param, compare_param = (p[name] for p in params)
+        assert stylize_param.help == compare_param.help and stylize_param.default == compare_param.default, name
+    for name in ("steps", "optimizer", "style_weight", "content_weight", "tv_weight", "seed"):
+        assert params[0][name].default == defaults[name], name
+    assert params[0]["size"].default == defaults["scales"][-1]
+    assert "magenta" in params[1]["weights"].help

@@ -10,9 +10,7 @@ import click
 
 from .. import optimize as S
 from ..compare import GRID_NAME, REPORT_JSON, REPORT_MD, CompareConfig, compare_files, select_methods
-from ..imageio import DEFAULT_MAX_PIXELS
-from ..magenta.encoder import CONTENT_LAYERS as MAGENTA_CONTENT_LAYERS
-from ..magenta.encoder import STYLE_LAYERS as MAGENTA_STYLE_LAYERS
+from . import options as O
 from .params import NAMES, parse_loss_params
 
 
@@ -33,30 +31,15 @@ def command_line() -> str:
 @click.option("--skip", type=NAMES, multiple=True, help="Leave out these methods, e.g. mmd-rbf (repeatable).")
 @click.option("--decoder", type=click.Path(), default=None,
               help="AdaIN decoder (.safetensors or pytorch-AdaIN decoder.pth): adds the method adain.")
-@click.option("--weights", default="imagenet", show_default=True,
-              help="Encoder weights: imagenet, random[:SEED] (tests only), or a .pth/.safetensors file.")
-@click.option("--pooling", type=click.Choice(["max", "avg"]), default=None, help="Pooling (default: the weights').")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--optimizer", type=click.Choice(S.OPTIMIZERS), default="lbfgs", show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Learning rate (default 1 for L-BFGS, 0.02 for Adam).")
-@click.option("--steps", type=click.IntRange(min=1), default=300, show_default=True, help="Steps of every method.")
-@click.option("--size", type=click.IntRange(min=16), default=512, show_default=True, help="Output long edge.")
-@click.option("--style-layers", type=NAMES, default=None,
-              help="Style layers [the encoder's: VGG19 " + ",".join(S.DEFAULT_STYLE_LAYERS) + "; magenta "
-                   + ",".join(MAGENTA_STYLE_LAYERS) + "].")
-@click.option("--content-layers", type=NAMES, default=None,
-              help="Content layers [the encoder's: VGG19 " + ",".join(S.DEFAULT_CONTENT_LAYERS) + "; magenta "
-                   + ",".join(MAGENTA_CONTENT_LAYERS) + "].")
-@click.option("--style-weight", type=click.FloatRange(min=0), default=S.DEFAULT_STYLE_WEIGHT, show_default=True)
-@click.option("--content-weight", type=click.FloatRange(min=0), default=S.DEFAULT_CONTENT_WEIGHT, show_default=True)
-@click.option("--tv-weight", type=click.FloatRange(min=0), default=S.DEFAULT_TV_WEIGHT, show_default=True)
-@click.option("--loss-param", multiple=True, help="Loss option LOSS.OPTION=VALUE, e.g. mmd-poly.c=1.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@O.ENCODER
+@O.OPTIMIZER
+@O.SIZE
+@O.LAYERS
+@O.WEIGHTS_OF_TERMS
+@O.LOSS_PARAM
+@O.SEED
 @click.option("--overwrite", is_flag=True, help="Replace the files of an earlier comparison in the folder.")
-@click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
-              help="Refuse larger input images.")
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@O.INPUT_AND_PROGRESS
 def compare_command(content, style, out_dir, only, skip, decoder, weights, pooling, device, optimizer, lr, steps,
                     size, style_layers, content_layers, style_weight, content_weight, tv_weight, loss_param, seed,
                     overwrite, max_pixels, progress) -> None:

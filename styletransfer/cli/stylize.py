@@ -10,14 +10,13 @@ from .. import optimize as S
 from ..api import adain_files, magenta_files, stylize_files
 from ..magenta.stylizer import CONTENT_SIZE, STYLE_SIZE, MagentaConfig
 from ..errors import UsageError
-from ..magenta.encoder import CONTENT_LAYERS as MAGENTA_CONTENT_LAYERS
-from ..magenta.encoder import STYLE_LAYERS as MAGENTA_STYLE_LAYERS
-from ..imageio import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS
+from ..imageio import OUTPUT_FORMATS
 from ..losses import STYLE_LOSSES
 from ..adain import ADAIN_LAYER, DECODER_PLAN
 from ..precision import DEFAULT_PRECISION, PRECISIONS
 from ..tiling import exact_halo
-from .params import FLOATS, NAMES, SIZES, STEPS, parse_loss_list, parse_loss_params
+from . import options as O
+from .params import FLOATS, SIZES, STEPS, parse_loss_list, parse_loss_params
 
 EXISTING = click.Path(exists=False, dir_okay=True)
 METHODS = ("optimize", "adain", "magenta")
@@ -52,11 +51,7 @@ EXTENSIONS = sorted({suffix[1:] for suffix in OUTPUT_FORMATS})
                    "luminance: keep the content's colours, take the result's luminance.")
 @click.option("--mask", type=EXISTING, default=None,
               help="Mask image: white gets the first style, black the second (needs exactly two styles).")
-@click.option("--weights", default="imagenet", show_default=True,
-              help="Encoder weights: imagenet, a .pth/.safetensors file, a downloaded manifest name "
-                   "(styletransfer weights list), or random[:SEED] (tests only).")
-@click.option("--pooling", type=click.Choice(["max", "avg"]), default=None, help="Pooling (default: the weights').")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@O.ENCODER
 # --method adain
 @click.option("--decoder", type=EXISTING, default=None,
               help="[adain] Decoder: ours (.safetensors) or pytorch-AdaIN's decoder.pth. Required for adain.")
@@ -84,39 +79,27 @@ EXTENSIONS = sorted({suffix[1:] for suffix in OUTPUT_FORMATS})
 # --method optimize
 @click.option("--loss", "losses", multiple=True, default=("gram",), show_default=True,
               help=f"Style loss(es) with weights, e.g. gram:0.5,bn-stats:0.5. One of: {', '.join(STYLE_LOSSES.names())}.")
-@click.option("--loss-param", multiple=True, help="Loss option LOSS.OPTION=VALUE, e.g. mmd-poly.c=1.")
-@click.option("--optimizer", type=click.Choice(S.OPTIMIZERS), default="lbfgs", show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Learning rate (default 1 for L-BFGS, 0.02 for Adam).")
-@click.option("--steps", type=click.IntRange(min=1), default=300, show_default=True, help="Steps per scale.")
+@O.LOSS_PARAM
+@O.OPTIMIZER
 @click.option("--steps-per-scale", type=STEPS, default=None,
               help="Steps at each of --scales, e.g. 300,100 (overrides --steps).")
 @click.option("--init", default="content", show_default=True, help="content, noise, or an image path.")
-@click.option("--size", type=click.IntRange(min=16), default=512, show_default=True, help="Output long edge.")
+@O.SIZE
 @click.option("--scales", type=SIZES, default=None, help="Coarse-to-fine long edges, e.g. 256,512 (overrides --size).")
 @click.option("--style-scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
               help="Style image long edge relative to the output's.")
-@click.option("--style-layers", type=NAMES, default=None,
-              help="Style layers [the encoder's: VGG19 " + ",".join(S.DEFAULT_STYLE_LAYERS) + "; magenta "
-                   + ",".join(MAGENTA_STYLE_LAYERS) + "].")
+@O.LAYERS
 @click.option("--layer-weights", type=FLOATS, default=None, help="Per style layer weights (default uniform).")
-@click.option("--content-layers", type=NAMES, default=None,
-              help="Content layers [the encoder's: VGG19 " + ",".join(S.DEFAULT_CONTENT_LAYERS) + "; magenta "
-                   + ",".join(MAGENTA_CONTENT_LAYERS) + "].")
-@click.option("--style-weight", type=click.FloatRange(min=0), default=S.DEFAULT_STYLE_WEIGHT, show_default=True)
-@click.option("--content-weight", type=click.FloatRange(min=0), default=S.DEFAULT_CONTENT_WEIGHT, show_default=True)
-@click.option("--tv-weight", type=click.FloatRange(min=0), default=S.DEFAULT_TV_WEIGHT, show_default=True)
+@O.WEIGHTS_OF_TERMS
 @click.option("--normalize/--no-normalize", default=True, show_default=True,
               help="Divide each style loss by its value on the content image.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@O.SEED
 # both
 @click.option("--precision", type=click.Choice(PRECISIONS.names()), default=DEFAULT_PRECISION, show_default=True,
               help="bf16: bfloat16 convolutions (statistics and losses stay float32); faster where the CPU "
                    "(AVX512-BF16, AMX) or GPU computes bfloat16 natively.")
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write a JSON report here.")
-@click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
-              help="Refuse larger input images.")
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@O.INPUT_AND_PROGRESS
 @click.pass_context
 def stylize_command(ctx: click.Context, images, **opts) -> None:
     """Stylise CONTENT with STYLE image(s) and write -o OUTPUT.
