@@ -36,14 +36,13 @@ from .losses import STYLE_LOSSES, layer_losses
 from .losses.style import check_loss_options
 from .losses import functional as LF
 from .precision import DEFAULT_PRECISION, check_precision, dtype_of
+from .registry import Registry
 
 DEFAULT_STYLE_WEIGHT = 20.0
 DEFAULT_CONTENT_WEIGHT = 1.0
 DEFAULT_TV_WEIGHT = 1e-3
-OPTIMIZERS = ("lbfgs", "adam")
 ENCODER_LAYERS = (*VGG19_LAYERS, *predictor_layer_names())  # every encoder's layer names
 MIN_REFERENCE = 1e-12  # floor of a loss's value on the content image, the normalising denominator
-DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 
 
 @dataclass
@@ -84,8 +83,7 @@ class StylizeConfig:
                 check_layers(layers, ENCODER_LAYERS)
         if self.layer_weights is not None and self.style_layers is not None:
             self._check_layer_weights(self.style_layers)
-        if self.optimizer not in OPTIMIZERS:
-            raise UsageError(f"unknown optimizer {self.optimizer!r}: choose from {', '.join(OPTIMIZERS)}")
+        OPTIMIZERS.get(self.optimizer)
         if self.steps < 1:
             raise UsageError(f"--steps must be ≥ 1, got {self.steps}")
         if not self.scales or any(s < 16 for s in self.scales):
@@ -130,7 +128,7 @@ class StylizeConfig:
 
     @property
     def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+        return self.lr if self.lr is not None else OPTIMIZERS.get(self.optimizer).default_lr
 
     def scale_steps(self) -> tuple[int, ...]:
         """Steps at each scale: ``steps_per_scale``, or ``steps`` at every scale."""
@@ -333,25 +331,49 @@ def _optimise(x: Tensor, objective: Objective, config: StylizeConfig, steps: int
             raise stop("gradient")
         last_finite.copy_(x.detach())  # objective and gradient finite at this iterate
 
-    if config.optimizer == "lbfgs":
-        optimizer = torch.optim.LBFGS([x], lr=config.learning_rate, max_iter=steps,
-                                      max_eval=steps, tolerance_grad=0.0, tolerance_change=0.0,
-                                      history_size=50)
+    def step() -> Tensor:
+        total = evaluate()
+        total.backward()
+        check_gradient()
+        return total
 
-        def closure() -> Tensor:
-            optimizer.zero_grad(set_to_none=True)
-            total = evaluate()
-            total.backward()
-            check_gradient()
-            return total
+    OPTIMIZERS.get(config.optimizer).run(x, step, steps, config.learning_rate)
 
-        optimizer.step(closure)
-    else:
-        optimizer = torch.optim.Adam([x], lr=config.learning_rate)
-        for _ in range(steps):
-            optimizer.zero_grad(set_to_none=True)
-            evaluate().backward()
-            check_gradient()
-            optimizer.step()
-            with torch.no_grad():
-                x.clamp_(0, 1)
+
+@dataclass(frozen=True)
+class Optimizer:
+    """How pixels are optimised: ``run(x, step, steps, lr)`` calls ``step()`` (objective and its
+    gradient into ``x.grad``) ``steps`` times and updates ``x`` in place."""
+
+    default_lr: float
+    run: Callable[[Tensor, Callable[[], Tensor], int, float], None]
+
+
+OPTIMIZERS: Registry[Optimizer] = Registry("optimizer")
+
+
+def _lbfgs(x: Tensor, step: Callable[[], Tensor], steps: int, lr: float) -> None:
+    """L-BFGS (Gatys et al.'s choice): ``steps`` objective evaluations, no early stop."""
+    optimizer = torch.optim.LBFGS([x], lr=lr, max_iter=steps, max_eval=steps, tolerance_grad=0.0,
+                                  tolerance_change=0.0, history_size=50)
+
+    def closure() -> Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        return step()
+
+    optimizer.step(closure)
+
+
+def _adam(x: Tensor, step: Callable[[], Tensor], steps: int, lr: float) -> None:
+    """Adam, the pixels clamped to [0, 1] after every update."""
+    optimizer = torch.optim.Adam([x], lr=lr)
+    for _ in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        step()
+        optimizer.step()
+        with torch.no_grad():
+            x.clamp_(0, 1)
+
+
+OPTIMIZERS.register("lbfgs")(Optimizer(default_lr=1.0, run=_lbfgs))
+OPTIMIZERS.register("adam")(Optimizer(default_lr=0.02, run=_adam))

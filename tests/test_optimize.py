@@ -149,3 +149,18 @@ def test_library_stylize_takes_a_mask_and_colour_preservation(encoder):
     chroma = lambda image: color.rgb_to_yiq(image)[1:]  # noqa: E731  (I and Q: the colour, not the brightness)
     assert torch.allclose(chroma(kept), chroma(content), atol=2e-2)  # up to clamping to [0, 1]
     assert not torch.allclose(chroma(alone[0]), chroma(content), atol=2e-2)
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "adam"])
+def test_every_registered_optimizer_lowers_the_objective(encoder, name):
+    from styletransfer.optimize import OPTIMIZERS
+
+    assert name in OPTIMIZERS.names() and StylizeConfig(optimizer=name).learning_rate == OPTIMIZERS.get(name).default_lr
+    g = torch.Generator().manual_seed(4)
+    content, style = torch.rand(3, 32, 32, generator=g), torch.rand(3, 32, 32, generator=g)
+    config = StylizeConfig(optimizer=name, scales=(32,), steps=12, style_layers=("relu1_1", "relu2_1"),
+                           content_layers=("relu2_1",))
+    history = stylize(content, style, encoder, config).history
+    assert history[-1]["total"] < 0.8 * history[0]["total"]
+    with pytest.raises(UsageError, match="did you mean 'adam'"):
+        StylizeConfig(optimizer="adan").validate()

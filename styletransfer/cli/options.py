@@ -42,10 +42,10 @@ ENCODER = apply(
 )
 
 OPTIMIZER = apply(
-    click.option("--optimizer", type=click.Choice(S.OPTIMIZERS), default=stylize_default("optimizer"),
+    click.option("--optimizer", type=click.Choice(S.OPTIMIZERS.names()), default=stylize_default("optimizer"),
                  show_default=True),
     click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
-                 help="Learning rate (default " + ", ".join(f"{v:g} for {k}" for k, v in S.DEFAULT_LR.items()) + ")."),
+                 help="Learning rate (default " + ", ".join(f"{o.default_lr:g} for {k}" for k, o in S.OPTIMIZERS.items()) + ")."),
     click.option("--steps", type=click.IntRange(min=1), default=stylize_default("steps"), show_default=True,
                  help="Steps per scale (L-BFGS: objective evaluations)."),
 )
