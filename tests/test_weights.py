@@ -106,3 +106,16 @@ def test_partial_torchvision_file_builds_a_shorter_encoder(tmp_path):
     out = encoder(torch.rand(1, 3, 32, 32), ["relu3_1"])
     assert out["relu3_1"].shape[1] == layer_channels("relu3_1")
     assert len(encoder.convs) == VGG19_CONVS.index("conv3_1") + 1
+
+
+def test_encoder_sources_are_a_registry_of_names_with_arguments():
+    from styletransfer.errors import UsageError
+    from styletransfer.weights import ENCODER_SOURCES, load_encoder
+
+    assert ENCODER_SOURCES.names() == ["imagenet", "magenta", "random"]
+    with pytest.raises(UsageError, match="imagenet takes no argument"):
+        load_encoder("imagenet:v2")  # refused before any download is tried
+    with pytest.raises(UsageError, match="must be a whole number"):
+        load_encoder("random:x")
+    with pytest.raises(WeightsError, match="does not exist"):
+        load_encoder("no-such-scheme:file.pth")  # not a registered name: a path
