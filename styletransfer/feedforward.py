@@ -42,7 +42,7 @@ from .errors import ImageError, UsageError, WeightsError
 from .norms import NORMS
 from .imageio import MIN_SIDE, grayscale, resize_edge, resize_to
 from .precision import DEFAULT_PRECISION, check_precision, dtype_of
-from .tiling import FEATURE_STRIDE, Box, ChannelMoments, exact_halo, plan_tiles
+from .tiling import FEATURE_STRIDE, Box, ChannelMoments, check_tile_size, exact_halo, plan_tiles
 
 PAD_MULTIPLE = FEATURE_STRIDE  # relu4_1 lies after three 2x poolings
 DEFAULT_SIZE = 512  # pytorch-AdaIN's --content_size / --style_size (shorter side)
@@ -93,10 +93,7 @@ class AdaINConfig:
 
     def validate(self) -> "AdaINConfig":
         check_feedforward_settings(self)
-        if self.tile_size is not None and self.tile_size != 0 and (
-                self.tile_size < MIN_TILE_SIZE or self.tile_size % FEATURE_STRIDE):
-            raise UsageError(f"--tile-size must be 0 (no tiling) or a multiple of {FEATURE_STRIDE} that is "
-                             f"≥ {MIN_TILE_SIZE}, got {self.tile_size}")
+        check_tile_size(self.tile_size, FEATURE_STRIDE, MIN_TILE_SIZE)
         if self.tile_halo is not None and (self.tile_halo < 0 or self.tile_halo % FEATURE_STRIDE):
             raise UsageError(f"--tile-halo must be a multiple of {FEATURE_STRIDE} that is ≥ 0, got {self.tile_halo}")
         return self

@@ -68,6 +68,16 @@ def _split(length: int, tile_size: int, stride: int) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:]))
 
 
+def check_tile_size(tile_size: int | None, multiple: int, minimum: int) -> None:
+    """A ``--tile-size`` must be None (automatic), 0 (no tiling) or a multiple of the network's
+    stride of at least ``minimum``; anything else is a usage error."""
+    if tile_size is not None and tile_size != 0 and (tile_size < minimum or tile_size % multiple):
+        from .errors import UsageError
+
+        raise UsageError(f"--tile-size must be 0 (no tiling) or a multiple of {multiple} that is ≥ {minimum}, "
+                         f"got {tile_size}")
+
+
 def plan_tiles(height: int, width: int, tile_size: int, stride: int = FEATURE_STRIDE) -> list[Box]:
     """Tiles (pixel boxes) covering a height × width image, each at most about tile_size a side.
 

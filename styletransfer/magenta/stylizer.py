@@ -22,6 +22,7 @@ from ..errors import UsageError
 from ..feedforward import (DEFAULT_TILE_SIZE, TILE_THRESHOLD_PIXELS, check_feedforward_settings, pad_to_multiple,
                            prepare_image)
 from ..imageio import grayscale, resize_to
+from ..tiling import check_tile_size
 from ..precision import DEFAULT_PRECISION, check_precision, dtype_of
 from .networks import TRANSFORMER_STRIDE, StylePredictor, StyleTransformer
 from .tiles import tiled_transform
@@ -46,10 +47,7 @@ class MagentaConfig:
 
     def validate(self) -> "MagentaConfig":
         check_feedforward_settings(self)
-        if self.tile_size is not None and self.tile_size != 0 and (
-                self.tile_size < MIN_TILE_SIZE or self.tile_size % TRANSFORMER_STRIDE):
-            raise UsageError(f"--tile-size must be 0 (no tiling) or a multiple of {TRANSFORMER_STRIDE} that is "
-                             f"≥ {MIN_TILE_SIZE}, got {self.tile_size}")
+        check_tile_size(self.tile_size, TRANSFORMER_STRIDE, MIN_TILE_SIZE)
         return self
 
     def to_dict(self) -> dict:
