@@ -23,7 +23,7 @@ from .feedforward import AdaINConfig, AdaINStylizer
 from .files import atomic_write_json
 from .magenta.stylizer import MagentaConfig
 from .imageio import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, OUTPUT_FORMATS, check_output_path, check_resizable,
-                      list_images, load_image, same_path, save_image)
+                      check_mask_styles, list_images, load_image, same_path, save_image)
 from .optimize import StylizeConfig, StylizeResult, stylize
 from .provenance import encoder_info, environment_info
 from .weights import load_encoder, sha256_file
@@ -62,7 +62,7 @@ def stylize_files(content: str | os.PathLike, styles: Sequence[str | os.PathLike
     if not styles:
         raise UsageError("give at least one style image")
     if mask is not None:
-        _check_mask_styles([tuple(styles)], config.style_blend, style_dir=False)
+        check_mask_styles([tuple(styles)], config.style_blend, style_dir=False)
     inputs = [content, *styles, *([mask] if mask is not None else [])]
     output = check_output_path(output, inputs)
     report = _check_report(report, [*inputs, output])
@@ -102,15 +102,6 @@ def stylize_files(content: str | os.PathLike, styles: Sequence[str | os.PathLike
             "history": result.history,
         })
     return result
-
-
-def _check_mask_styles(style_groups: Sequence[tuple], weights: Sequence[float] | None, *, style_dir: bool) -> None:
-    if weights is not None:
-        raise UsageError("--mask gives each region one style: drop --style-blend")
-    for group in style_groups:
-        if len(group) != 2:
-            raise UsageError(f"--mask needs exactly two styles (foreground first, then background), got {len(group)}"
-                             + (" (--style-dir uses each style alone)" if style_dir else ""))
 
 
 @dataclass
@@ -276,7 +267,7 @@ def _plan_feedforward(content, styles, output, style_weights, *, mask, content_d
     jobs = plan_jobs(content, styles, output, content_dir=content_dir, style_dir=style_dir, ext=ext,
                      inputs=extra_inputs)
     if mask is not None:
-        _check_mask_styles([job.styles for job in jobs], style_weights, style_dir=style_dir is not None)
+        check_mask_styles([job.styles for job in jobs], style_weights, style_dir=style_dir is not None)
     elif style_weights is not None and len(style_weights) != len(jobs[0].styles):
         raise UsageError(f"{len(style_weights)} style interpolation weights for {len(jobs[0].styles)} "
                          "styles: give one per style")
@@ -286,10 +277,14 @@ def _plan_feedforward(content, styles, output, style_weights, *, mask, content_d
                            content_dir is not None or style_dir is not None)
 
 
+def _job_styles(jobs: Sequence[Job]) -> list[Path]:
+    """Every style file of the jobs, once each, in order of first use."""
+    return list(dict.fromkeys(s for job in jobs for s in job.styles))
+
+
 def _job_inputs(jobs: Sequence[Job], extra_inputs: Sequence) -> list:
     """Every input file of the jobs (contents, then styles, then ``extra_inputs``), once each."""
-    every_style = dict.fromkeys(s for job in jobs for s in job.styles)
-    return [*dict.fromkeys(job.content for job in jobs), *every_style, *extra_inputs]
+    return [*dict.fromkeys(job.content for job in jobs), *_job_styles(jobs), *extra_inputs]
 
 
 def _run_feedforward(plan: FeedforwardPlan, represent, stylize_one, config, metadata: dict, *, start: float,
@@ -302,9 +297,8 @@ def _run_feedforward(plan: FeedforwardPlan, represent, stylize_one, config, meta
     seconds = {"load_models": time.perf_counter() - start}
     mark = time.perf_counter()
     per_pair = color.uses_style_stage(config.preserve_color)
-    every_style = list(dict.fromkeys(s for job in jobs for s in job.styles))
     representations = {} if per_pair else {path: represent(load_image(path, max_pixels=max_pixels))
-                                           for path in every_style}
+                                           for path in _job_styles(jobs)}
     seconds["style_statistics"] = time.perf_counter() - mark
 
     outputs: list[AdaINOutput] = []

@@ -391,19 +391,19 @@ class StyleMeter:
     def features(self, image: Tensor) -> dict[str, Tensor]:
         return {k: v.clone() for k, v in self.encoder(image, (*self.layers, *self.config.content_layers)).items()}
 
-    @torch.no_grad()
     def style_distances(self, image: Tensor) -> dict[str, dict[str, float]]:
         """Raw loss values ``{loss: {layer: value}}`` of a (1, 3, H, W) image against the style."""
-        features = self.features(image)
-        return {loss: {layer: float(module(features[layer]).sum()) for layer, module in modules.items()}
-                for loss, modules in self.modules.items()}
+        return self._per_layer(image, lambda module, features: module(features))
 
-    @torch.no_grad()
     def style_references(self, image: Tensor) -> dict[str, dict[str, float]]:
         """The stylizer's normalising denominators ``{loss: {layer: value}}`` for a (1, 3, H, W) image
         (``StyleLoss.denominator``: the loss itself, or a non-negative fixed estimate of it)."""
+        return self._per_layer(image, lambda module, features: module.denominator(features))
+
+    @torch.no_grad()
+    def _per_layer(self, image: Tensor, measure) -> dict[str, dict[str, float]]:
         features = self.features(image)
-        return {loss: {layer: float(module.denominator(features[layer]).sum()) for layer, module in modules.items()}
+        return {loss: {layer: float(measure(module, features[layer]).sum()) for layer, module in modules.items()}
                 for loss, modules in self.modules.items()}
 
     @torch.no_grad()

@@ -11,7 +11,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -135,6 +135,18 @@ def grayscale(mask: Tensor) -> Tensor:
     if mask.dim() == 2:
         return mask.unsqueeze(0)
     return mask.mean(dim=0, keepdim=True)
+
+
+def check_mask_styles(style_groups: Sequence[tuple], weights: Sequence[float] | None, *,
+                      style_dir: bool = False) -> None:
+    """A mask gives each of its two regions one style: every group of styles used together must
+    have exactly two (foreground first), and no blend weights."""
+    if weights is not None:
+        raise UsageError("--mask gives each region one style: drop --style-blend")
+    for group in style_groups:
+        if len(group) != 2:
+            raise UsageError(f"--mask needs exactly two styles (foreground first, then background), got {len(group)}"
+                             + (" (--style-dir uses each style alone)" if style_dir else ""))
 
 
 def check_min_size(image: Tensor, name: str, minimum: int = MIN_SIDE) -> None:

@@ -31,7 +31,7 @@ from .encoder import VGG19_LAYERS, VGGEncoder, check_layers
 from .magenta.networks import predictor_layer_names
 from .errors import NonFiniteError, UsageError
 from . import color
-from .imageio import check_min_size, grayscale, resize_edge, resize_to
+from .imageio import check_mask_styles, check_min_size, grayscale, resize_edge, resize_to
 from .losses import STYLE_LOSSES, layer_losses
 from .losses.style import check_loss_options
 from .losses import functional as LF
@@ -241,10 +241,7 @@ def stylize(content: Tensor, styles: Tensor | Sequence[Tensor], encoder: VGGEnco
     if mask is None:
         result = _stylize(content, styles, encoder, config, device=device, progress=progress, callback=callback)
     else:
-        if len(styles) != 2:
-            raise UsageError(f"--mask needs exactly two styles (foreground first, then background), got {len(styles)}")
-        if config is not None and config.style_blend is not None:
-            raise UsageError("--mask gives each region one style: drop --style-blend")
+        check_mask_styles([tuple(styles)], config.style_blend if config is not None else None)
         results = [_stylize(content, [style], encoder, config, device=device, progress=progress, callback=callback)
                    for style in styles]
         foreground, background = (r.image for r in results)  # (3, H, W) each

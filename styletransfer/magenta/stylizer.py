@@ -21,7 +21,7 @@ from .. import color
 from ..errors import UsageError
 from ..feedforward import (DEFAULT_TILE_SIZE, TILE_THRESHOLD_PIXELS, check_feedforward_settings, pad_to_multiple,
                            prepare_image)
-from ..imageio import grayscale, resize_to
+from ..imageio import check_mask_styles, grayscale, resize_to
 from ..tiling import check_tile_size
 from ..precision import DEFAULT_PRECISION, check_precision, dtype_of
 from .networks import TRANSFORMER_STRIDE, StylePredictor, StyleTransformer
@@ -134,8 +134,7 @@ class MagentaStylizer:
         if mask is None:
             image = self.transform(prepared, with_alpha(mix_embeddings(embeddings, cfg.style_weights)))
         else:
-            if len(embeddings) != 2:
-                raise UsageError(f"--mask needs exactly two styles (foreground first), got {len(embeddings)}")
+            check_mask_styles([tuple(embeddings)], cfg.style_weights)
             foreground, background = (self.transform(prepared, with_alpha(e)) for e in embeddings)
             stretched = resize_to(grayscale(mask), *content.shape[-2:])  # (1, H0, W0): the content's size
             weight = self.prepare_content(stretched).clamp(0, 1)  # (1, H, W), resized/cropped like the content
