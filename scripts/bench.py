@@ -61,6 +61,7 @@ SETTINGS = {
         "compile_size": 512, "compile_repeats": 3,
         "magenta_count": 48, "magenta_size": 384, "magenta_process_repeats": 1,
         "magenta_image_size": 1024, "magenta_image_repeats": 3,
+        "distribution_sizes": [512, 1024], "distribution_repeats": 2,
     },
     "full": {
         "adain_sizes": [256, 512, 1024], "adain_repeats": {256: 10, 512: 10, 1024: 5},
@@ -74,6 +75,7 @@ SETTINGS = {
         "compile_size": 512, "compile_repeats": 10,
         "magenta_count": 48, "magenta_size": 384, "magenta_process_repeats": 3,
         "magenta_image_size": 1024, "magenta_image_repeats": 5,
+        "distribution_sizes": [512, 1024], "distribution_repeats": 5,
     },
 }
 
@@ -213,7 +215,7 @@ def adain_networks(args, device):
 
 
 def our_stylizer(model, device, precision: str = "fp32", compile_: bool = False, **config):
-    from styletransfer.feedforward import AdaINConfig, AdaINStylizer
+    from styletransfer.adain.stylizer import AdaINConfig, AdaINStylizer
 
     options = {"content_size": 0, "style_size": 0, "precision": precision, **config}
     stylizer = AdaINStylizer(model, AdaINConfig(**options), device=device)
@@ -527,7 +529,8 @@ def row_opt_step(args, device) -> dict:
 
     encoder, _ = encoders(device)
     content, style = sample_images(args.size, device, 2)
-    config = StylizeConfig(losses=((args.loss, 1.0),), precision=args.impl).validate()
+    layers = {"style_layers": tuple(args.layers.split(","))} if args.layers else {}
+    config = StylizeConfig(losses=((args.loss, 1.0),), precision=args.impl, **layers).validate()
     use_fast_math(device)
     objective = Objective(encoder, content, [style], config, torch.Generator().manual_seed(0))
     x = content.clone().requires_grad_(True)
@@ -618,7 +621,8 @@ def row_train(args, device) -> dict:
         def step():
             B.adain_train_step(slices, decoder, optimizer, content, style)
     else:
-        from styletransfer.train import DEFAULT_CONTENT_WEIGHT, DEFAULT_STYLE_WEIGHT, adain_losses
+        from styletransfer.adain.losses import adain_losses
+        from styletransfer.training.config import DEFAULT_CONTENT_WEIGHT, DEFAULT_STYLE_WEIGHT
 
         use_fast_math(device)
         ours = model.decoder.train()
@@ -672,8 +676,10 @@ ROWS = {f.__name__.removeprefix("row_"): f for f in (
     row_adain_pair, row_adain_many, row_adain_psnr, row_tiled, row_adain_large, row_adain_compile, row_opt_step,
     row_opt_step_baseline, row_ttr_baseline, row_ttr_ours, row_train, row_magenta_image)}
 # Groups of rows that --only selects by name.
-GROUPS = ("adain_pair", "adain_many", "psnr", "opt_step", "opt_memory", "ttr", "train", "mmd", "tiled", "large",
-          "magenta")
+GROUPS = ("adain_pair", "adain_many", "psnr", "opt_step", "opt_memory", "ttr", "train", "mmd", "distribution",
+          "tiled", "large", "magenta")
+MRF_LAYERS = "relu3_1,relu4_1"  # Li & Wand 2016's layers for the MRF loss
+MRF_MAX_SIZE = 512  # relu3_1 of a 512² image: 128² patches against 128², the most losses.style.MRF_MAX_PAIRS allows
 OPT_IN_GROUPS = ("compile",)  # only with --only
 
 
@@ -767,7 +773,7 @@ def run_benchmarks(args, s: dict, report: Report) -> None:
 
         for size in s["opt_sizes"]:
             base = run_row(args, "opt_step_baseline", size=size, repeats=s["opt_repeats"])
-            for loss in STYLE_LOSSES.names():
+            for loss in [name for name, cls in STYLE_LOSSES.items() if cls.cost == "linear"]:  # mrf: "distribution"
                 ours = run_row(args, "opt_step", impl="fp32", size=size, loss=loss, repeats=s["opt_repeats"])
                 report.add(f"optimize s/step {loss} @{size}²", ours["seconds"], base["seconds"],
                            ours_row=ours, base_row=base)
@@ -790,6 +796,29 @@ def run_benchmarks(args, s: dict, report: Report) -> None:
         report.add(f"optimize s/step mmd-rbf (vs gram) @{size}²", seconds_rbf, seconds_gram, ours_row=rbf[-1],
                    base_row=gram[-1], note=f"mmd-rbf/gram = {ratio:.2f} (target ≤ 1.5); gram in the baseline column",
                    ratio_to_gram=ratio)
+    if "distribution" in wanted:
+        # the distribution-matching losses against gram, interleaved, each in its own process (its own
+        # peak RSS); mrf on Li & Wand's layers, since every patch meets every style patch
+        for size in s["distribution_sizes"]:
+            rows: dict[str, list] = {}
+            for _ in range(s["distribution_repeats"]):
+                plan = [("gram", ""), ("mean-cov", ""), ("sliced-wasserstein", "")]
+                if size <= MRF_MAX_SIZE:  # above, relu3_1 has more patch pairs than the loss accepts
+                    plan += [("mrf", MRF_LAYERS), ("gram", MRF_LAYERS)]
+                for loss, layers in plan:
+                    row = run_row(args, "opt_step", impl="fp32", size=size, loss=loss, repeats=1,
+                                  **({"layers": layers} if layers else {}))
+                    rows.setdefault((loss, layers), []).append(row)
+            seconds = {key: statistics.median(r["seconds"] for r in value) for key, value in rows.items()}
+            for (loss, layers), value in rows.items():
+                if loss == "gram":
+                    continue
+                reference = ("gram", layers)
+                ratio = seconds[(loss, layers)] / seconds[reference]
+                where = f" at {layers}" if layers else ""
+                report.add(f"optimize s/step {loss}{where} (vs gram) @{size}²", seconds[(loss, layers)],
+                           seconds[reference], ours_row=value[-1], base_row=rows[reference][-1],
+                           note=f"{loss}/gram = {ratio:.2f}; gram{where} in the baseline column", ratio_to_gram=ratio)
     if "ttr" in wanted:
         size = s["ttr_size"]
         base = run_row(args, "ttr_baseline", size=size, steps=s["ttr_steps"])
@@ -892,6 +921,7 @@ def main() -> None:
     parser.add_argument("--impl", default="fp32")
     parser.add_argument("--size", type=int)
     parser.add_argument("--loss", default="gram")
+    parser.add_argument("--layers", default="", help="internal: style layers of an opt_step row")
     parser.add_argument("--steps", type=int)
     parser.add_argument("--steps-per-scale")
     parser.add_argument("--scales")

@@ -6,7 +6,7 @@ No work happens at import: networks are built only when asked for.
 from .api import adain_files, magenta_files, stylize_files
 from .encoder import VGG19_LAYERS, EncoderSpec, VGGEncoder
 from .errors import StyleTransferError
-from .feedforward import AdaINConfig, AdaINStylizer, StyleStatistics
+from .adain import AdaINConfig, AdaINStylizer, StyleStatistics
 from .imageio import load_image, save_image
 from .losses import STYLE_LOSSES, build_style_loss
 from .optimize import StylizeConfig, StylizeResult, stylize

@@ -19,13 +19,14 @@ from .adain import AdaINModel, Decoder, load_decoder
 from .devices import resolve_device
 from .encoder import VGGEncoder
 from .errors import ImageError, NonFiniteError, UsageError
-from .feedforward import AdaINConfig, AdaINStylizer
+from .adain.stylizer import AdaINConfig, AdaINStylizer
 from .files import atomic_write_json
 from .magenta.stylizer import MagentaConfig
 from .imageio import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, OUTPUT_FORMATS, check_output_path, check_resizable,
                       check_mask_styles, list_images, load_image, same_path, save_image)
 from .optimize import StylizeConfig, StylizeResult, stylize
 from .provenance import encoder_info, environment_info
+from .wct.stylizer import WCTConfig, WCTStylizer
 from .weights import load_encoder, sha256_file
 
 OUTPUT_NAME = "{content}_stylized_{style}{ext}"  # folder mode; several styles are joined by "+"
@@ -210,13 +211,44 @@ def adain_files(content: str | os.PathLike | None, styles: Sequence[str | os.Pat
     Each style's statistics are computed once for the whole run (with ``coral``/``histogram``
     colour preservation the style depends on the content, so then once per pair).
     """
+    return _decoder_method_files(AdaINStylizer, config or AdaINConfig(), content, styles, output, decoder=decoder,
+                                 weights=weights, pooling=pooling, mask=mask, content_dir=content_dir,
+                                 style_dir=style_dir, ext=ext, device=device, report=report, progress=progress,
+                                 max_pixels=max_pixels)
+
+
+def wct_files(content: str | os.PathLike | None, styles: Sequence[str | os.PathLike], output: str | os.PathLike,
+              config: WCTConfig | None = None, *, decoder: str | os.PathLike | Decoder,
+              weights: str | VGGEncoder = "imagenet", pooling: str | None = None,
+              mask: str | os.PathLike | None = None, content_dir: str | os.PathLike | None = None,
+              style_dir: str | os.PathLike | None = None, ext: str = "png", device: str = "auto",
+              report: str | os.PathLike | None = None, progress: bool = False,
+              max_pixels: int | None = DEFAULT_MAX_PIXELS) -> AdaINRun:
+    """Feed-forward WCT stylisation (Li et al. 2017) of image files, with an AdaIN decoder.
+
+    Decoder, encoder, folders, masks, style weights and colour preservation work as in
+    :func:`adain_files`; each style's mean and covariance are computed once for the whole run
+    (once per pair with ``coral``/``histogram``).
+    """
+    return _decoder_method_files(WCTStylizer, config or WCTConfig(), content, styles, output, decoder=decoder,
+                                 weights=weights, pooling=pooling, mask=mask, content_dir=content_dir,
+                                 style_dir=style_dir, ext=ext, device=device, report=report, progress=progress,
+                                 max_pixels=max_pixels)
+
+
+def _decoder_method_files(stylizer_class, config, content, styles, output, *, decoder, weights, pooling, mask,
+                          content_dir, style_dir, ext, device, report, progress, max_pixels) -> AdaINRun:
+    """The file-level run of a method on an encoder–decoder pair (AdaIN, WCT): the decoder loaded
+    and checked against the encoder once, each style's statistics computed once."""
     start = time.perf_counter()
-    config = (config or AdaINConfig()).validate()
+    config = config.validate()
     plan = _plan_feedforward(content, styles, output, config.style_weights, mask=mask, content_dir=content_dir,
                              style_dir=style_dir, ext=ext, report=report, device=device, max_pixels=max_pixels)
-    stylizer, decoder_meta = _adain_stylizer(decoder, weights, pooling, config, plan.device)
-    metadata = {"method": "adain", "config": config.to_dict(), "weights": encoder_info(stylizer.model.encoder),
-                "decoder": decoder_meta, "mask": None if mask is None else str(mask)}
+    model, decoder_meta = _adain_model(decoder, weights, pooling)
+    stylizer = stylizer_class(model, config, device=plan.device)
+    metadata = {"method": stylizer.label.lower(), "config": config.to_dict(),
+                "weights": encoder_info(stylizer.model.encoder), "decoder": decoder_meta,
+                "mask": None if mask is None else str(mask)}
     return _run_feedforward(plan, stylizer.style_statistics, stylizer.stylize, config, metadata, start=start,
                             progress=progress, max_pixels=max_pixels)
 
@@ -330,9 +362,10 @@ def _run_feedforward(plan: FeedforwardPlan, represent, stylize_one, config, meta
     return run
 
 
-def _adain_stylizer(decoder: str | os.PathLike | Decoder, weights: str | VGGEncoder, pooling: str | None,
-                    config: AdaINConfig, device: torch.device) -> tuple[AdaINStylizer, dict]:
-    """The stylizer and the decoder's description; warns when decoder and encoder do not belong together."""
+def _adain_model(decoder: str | os.PathLike | Decoder, weights: str | VGGEncoder,
+                 pooling: str | None) -> tuple[AdaINModel, dict]:
+    """The encoder–decoder pair (AdaIN's, and WCT's) and the decoder's description; warns when
+    decoder and encoder do not belong together."""
     if isinstance(decoder, Decoder):
         decoder_model, decoder_config, decoder_path = decoder, {"norm": decoder.norm}, None
     else:  # before the encoder: a wrong decoder file is found without a download
@@ -341,8 +374,7 @@ def _adain_stylizer(decoder: str | os.PathLike | Decoder, weights: str | VGGEnco
     warning = encoder.spec.decoder_mismatch(decoder_config)
     if warning is not None:
         warnings.warn(warning, stacklevel=3)
-    stylizer = AdaINStylizer(AdaINModel(encoder, decoder_model), config, device=device)
-    return stylizer, decoder_info(decoder_path, decoder_config)
+    return AdaINModel(encoder, decoder_model), decoder_info(decoder_path, decoder_config)
 
 
 def _progress(items: list, enabled: bool):

@@ -27,6 +27,8 @@ from torch import Tensor
 from .encoder import VGG19_LAYERS
 
 FEATURE_STRIDE = 8  # relu4_1 lies after three 2x poolings
+DEFAULT_TILE_SIZE = 1024  # pixels a side, when tiling is automatic
+TILE_THRESHOLD_PIXELS = 1536 * 1536  # automatic tiling above this many (padded) pixels
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,30 @@ def seeded_decoder(seed: int, features: torch.Tensor, norm: str = "none") -> Dec
     return calibrate_(randomize_(Decoder(norm), seed), features).eval()
 
 
+ODD = (27, 37)  # (H, W), neither a multiple of 8 (the CLI tests use 45x67)
+
+
+def calibrated_model(encoder, transform):
+    """``encoder`` with a seeded decoder calibrated on the targets the method decodes: the content's
+    relu4_1 features and ``transform(features, style_features)`` for two styles."""
+    from styletransfer.adain import AdaINModel
+
+    generator = torch.Generator().manual_seed(0)
+    content, style_a, style_b = (torch.rand(1, 3, 24, 32, generator=generator) for _ in range(3))
+    with torch.no_grad():
+        features = encoder(content, ["relu4_1"])["relu4_1"]
+        targets = [features] + [transform(features, encoder(s, ["relu4_1"])["relu4_1"])
+                                for s in (style_a ** 2, 1 - style_b ** 3)]
+    return AdaINModel(encoder, seeded_decoder(0, torch.cat(targets))).eval()
+
+
+def odd_images(rng: torch.Generator) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """A content of size ODD and two styles of other sizes, (3, H, W) each."""
+    content = torch.rand(3, *ODD, generator=rng)
+    styles = [torch.rand(3, 24, 30, generator=rng) ** 2, 1 - torch.rand(3, 28, 20, generator=rng) ** 3]
+    return content, styles
+
+
 def pytorch_adain_encoder(seed: int, children: int | None = None) -> nn.Sequential:
     """pytorch-AdaIN's vgg (all 53 children, or the first ``children``) with random weights."""
     vgg = pytorch_adain_vgg()

@@ -12,7 +12,7 @@ import sys
 
 import torch
 
-import styletransfer.train as training
+import styletransfer.training as training
 from styletransfer.cli import main
 
 

@@ -25,7 +25,7 @@ from styletransfer.adain import ADAIN_LAYER, Decoder, mean_std
 from styletransfer.cli import main
 from styletransfer.errors import UsageError, WeightsError
 from styletransfer.norms import NORMS
-from styletransfer.transformer import build_transformer, load_transformer, save_transformer
+from styletransfer.ablate.transform_net import build_transformer, load_transformer, save_transformer
 
 TINY = dict(width=4, residual_blocks=1)
 

@@ -78,3 +78,13 @@ def test_decoder_by_manifest_name_from_the_cache(tmp_path):
     torch.save(randomize_(pytorch_adain_decoder(), seed=1).state_dict(), cache / "decoder.pth")
     decoder, _ = load_decoder("adain-decoder")
     assert decoder.norm == "none"
+
+
+def test_adain_is_applied_to_images_in_one_place_only():
+    """AdaINModel holds the networks; inference goes through AdaINStylizer (it once had a second
+    forward pass of its own, which had drifted from the stylizer's)."""
+    from torch import nn
+
+    from styletransfer.adain import AdaINModel
+
+    assert AdaINModel.forward is nn.Module.forward

@@ -118,8 +118,37 @@ def test_stylize_and_compare_share_their_options_and_the_configs_defaults():
     for name in ("weights", "pooling", "device", "optimizer", "lr", "steps", "size", "style_layers", "content_layers",
                  "style_weight", "content_weight", "tv_weight", "loss_param", "seed", "max_pixels", "progress"):
         stylize_param, compare_param = (p[name] for p in params)
-        assert stylize_param.help == compare_param.help and stylize_param.default == compare_param.default, name
+        owners = getattr(stylize_param, "methods", None)  # stylize prefixes "[optimize] " to method-owned help
+        prefix = f"[{', '.join(owners)}] " if owners else ""
+        assert stylize_param.help == (prefix + (compare_param.help or "")).strip() or stylize_param.help == compare_param.help, name
+        assert stylize_param.default == compare_param.default, name
     for name in ("steps", "optimizer", "style_weight", "content_weight", "tv_weight", "seed"):
         assert params[0][name].default == defaults[name], name
     assert params[0]["size"].default == defaults["scales"][-1]
     assert "magenta" in params[1]["weights"].help
+
+
+def test_every_method_option_is_refused_for_the_methods_that_do_not_read_it():
+    """Ownership is declared on each option (cli.options.MethodOption): each one given on the
+    command line with another --method is a usage error naming the methods that read it."""
+    import click
+
+    from styletransfer.cli.options import MethodOption, reject_other_method_options
+    from styletransfer.errors import UsageError
+    from styletransfer.cli.stylize import stylize_command
+    from styletransfer.methods import METHODS
+
+    owned = [p for p in stylize_command.params if isinstance(p, MethodOption)]
+    assert {p.name for p in owned} >= {"decoder", "alpha", "steps", "losses", "weights", "tile_halo", "seed"}
+    for param in owned:
+        assert set(param.methods) <= set(METHODS.names()) and param.help.startswith(f"[{', '.join(param.methods)}]")
+        ctx = click.Context(stylize_command)
+        ctx.set_parameter_source(param.name, click.core.ParameterSource.COMMANDLINE)
+        for method in METHODS.names():
+            if method in param.methods:
+                reject_other_method_options(ctx, method)  # accepted
+            else:
+                with pytest.raises(UsageError, match=f"{param.opts[0]} applies to --method"):
+                    reject_other_method_options(ctx, method)
+    shared = {p.name for p in stylize_command.params if not isinstance(p, MethodOption)}
+    assert {"device", "precision", "preserve_color", "mask", "method"} <= shared

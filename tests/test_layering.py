@@ -40,3 +40,23 @@ def test_library_modules_do_not_import_the_front_ends(path):
 
 def test_hub_does_not_import_weights():
     assert not {m for m in imported_modules(PACKAGE / "hub.py") if m.startswith("styletransfer.weights")}
+
+
+def _from_modules(path: Path) -> set[str]:
+    """The modules ``path`` imports from with ``from X import ...`` (X resolved), lazily or not."""
+    package = path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1]
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = list(package[: len(package) - node.level + 1])
+            modules.add(".".join([*base, *(node.module.split(".") if node.module else [])]))
+    return modules
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_every_relative_import_resolves(path):
+    """Also the lazy ones inside functions, which a moved module can break without failing at import."""
+    import importlib.util
+
+    missing = sorted(m for m in _from_modules(path) if importlib.util.find_spec(m) is None)
+    assert not missing, f"{path.name} imports missing modules {missing}"

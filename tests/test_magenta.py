@@ -263,7 +263,7 @@ def test_cli_magenta_writes_images_metadata_and_report(tmp_path):
 
     refused = CliRunner().invoke(main, ["stylize", str(content), str(styles / "s0.png"), "-o", str(tmp_path / "x.png"),
                                         "--method", "magenta", "--weights", "imagenet"])
-    assert refused.exit_code == 2 and "--weights applies to --method optimize and adain only" in refused.output
+    assert refused.exit_code == 2 and "--weights applies to --method optimize, adain and wct only" in refused.output
 
 
 def test_antialias_blurs_before_strided_convs_only():
@@ -312,7 +312,7 @@ def test_tiled_transform_equals_the_whole_image(networks, size, tile):
 
 
 def test_tiling_is_automatic_above_the_threshold_and_checked(networks):
-    from styletransfer.feedforward import DEFAULT_TILE_SIZE, TILE_THRESHOLD_PIXELS
+    from styletransfer.tiling import DEFAULT_TILE_SIZE, TILE_THRESHOLD_PIXELS
 
     automatic = MagentaStylizer(*networks)
     side = int(TILE_THRESHOLD_PIXELS**0.5)

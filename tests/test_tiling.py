@@ -13,7 +13,8 @@ from conftest import write_image
 from styletransfer.adain import ADAIN_EPS, ADAIN_LAYER, DECODER_PLAN, AdaINModel, Decoder, adain, adain_affine, mean_std
 from styletransfer.cli import main
 from styletransfer.errors import UsageError
-from styletransfer.feedforward import DEFAULT_TILE_SIZE, TILE_THRESHOLD_PIXELS, AdaINConfig, AdaINStylizer
+from styletransfer.adain.stylizer import AdaINConfig, AdaINStylizer
+from styletransfer.tiling import DEFAULT_TILE_SIZE, TILE_THRESHOLD_PIXELS
 from styletransfer.precision import PrecisionWarning, check_precision, native_bf16
 from styletransfer.tiling import Box, ChannelMoments, decoder_reach, encoder_reach, exact_halo, plan_tiles
 from styletransfer.weights import encoder_from_state
@@ -163,7 +164,7 @@ def test_large_styles_are_encoded_in_tiles_with_the_same_statistics(model, input
     whole = AdaINStylizer(model, AdaINConfig(style_size=0, tile_size=0)).style_statistics(style)
     small_tiles = AdaINStylizer(model, AdaINConfig(style_size=0, tile_size=24))
     assert small_tiles.tile_size(61, 83, style=True) == 0  # styles are tiled only above the threshold
-    monkeypatch.setattr("styletransfer.feedforward.TILE_THRESHOLD_PIXELS", 40 * 40)
+    monkeypatch.setattr("styletransfer.adain.stylizer.TILE_THRESHOLD_PIXELS", 40 * 40)
     assert small_tiles.tile_size(61, 83, style=True) == 24
     tiled = small_tiles.style_statistics(style)
     torch.testing.assert_close(tiled.mean, whole.mean, rtol=1e-5, atol=1e-5)

@@ -18,7 +18,9 @@ from click.testing import CliRunner
 
 from conftest import write_image
 from reference_nets import adain_mean_std, pytorch_adain_decoder, pytorch_adain_vgg, randomize_
-from styletransfer import train as T
+from styletransfer import training as T
+from styletransfer.adain.losses import adain_losses
+from styletransfer.training.loop import _build_decoder
 from styletransfer.adain import Decoder, load_decoder
 from styletransfer.checkpoint import Checkpoint, list_checkpoints, read_log, resolve_checkpoint
 from styletransfer.cli import main
@@ -117,7 +119,7 @@ def test_losses_equal_pytorch_adain_net_forward():
     loss_s = sum(F.mse_loss(adain_mean_std(g)[0], adain_mean_std(s)[0]) + F.mse_loss(adain_mean_std(g)[1], adain_mean_std(s)[1])
                  for g, s in zip(g_feats, style_feats))
 
-    ours = T.adain_losses(encoder, decoder, content, style)
+    ours = adain_losses(encoder, decoder, content, style)
     torch.testing.assert_close(ours.content, loss_c, rtol=1e-5, atol=0)
     torch.testing.assert_close(ours.style, loss_s, rtol=1e-5, atol=0)
 
@@ -126,7 +128,7 @@ def test_evaluate_decoder_averages_pairs_and_restores_mode(encoder):
     generator = torch.Generator().manual_seed(3)
     contents = [torch.rand(3, 40, 48, generator=generator) for _ in range(2)]
     styles = [torch.rand(3, 36, 36, generator=generator)]
-    decoder = T._build_decoder("batch", seed=0).train()
+    decoder = _build_decoder("batch", seed=0).train()
     both = T.evaluate_decoder(decoder, encoder, contents, styles, size=32, batch_size=1)
     assert decoder.training and both["pairs"] == 2
     single = [T.evaluate_decoder(decoder, encoder, [c], styles, size=32) for c in contents]
@@ -267,7 +269,7 @@ def test_sigint_in_process_saves_and_reports_130(tmp_path, data, encoder):
 
 
 def test_nan_loss_stops_with_one_line_and_keeps_last_good_checkpoint(tmp_path, data, monkeypatch):
-    original, calls = T.adain_losses, []
+    original, calls = adain_losses, []
 
     def poisoned(*args):
         losses = original(*args)
@@ -276,7 +278,7 @@ def test_nan_loss_stops_with_one_line_and_keeps_last_good_checkpoint(tmp_path, d
             losses.style = losses.style * float("nan")
         return losses
 
-    monkeypatch.setattr(T, "adain_losses", poisoned)
+    monkeypatch.setattr("styletransfer.training.loop.adain_losses", poisoned)
     out = tmp_path / "n.safetensors"
     result = run_cli("train", "--content-dir", data[0], "--style-dir", data[1], "--out", out, *TINY_FLAGS,
                      "--max-iter", 10, "--save-every", 2)

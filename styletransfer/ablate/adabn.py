@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..errors import UsageError
-from ..transformer import conv_block
+from .transform_net import conv_block
 from ..markdown import markdown_table
 from . import report as R
 from .metrics import CLEAR_GAIN, accuracy, gain_verdict

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from ..encoder import VGGEncoder
 from ..errors import TrainingError, UsageError
 from ..norms import NORMS
-from ..transformer import TransformerConfig, TransformerNet, save_transformer
+from .transform_net import TransformerConfig, TransformerNet, save_transformer
 from ..markdown import markdown_table
 from . import report as R
 from .data import DEFAULT_CONTENT_DIR, DEFAULT_STYLE, ContentImages, check_assets, load_style

@@ -23,7 +23,7 @@ from ..adain import ADAIN_LAYER, Decoder, adain, load_decoder, mean_std
 from ..encoder import VGGEncoder
 from ..errors import UsageError
 from ..norms import NORMS
-from ..transformer import TransformerConfig, TransformerNet, load_transformer
+from .transform_net import TransformerConfig, TransformerNet, load_transformer
 from ..markdown import markdown_table
 from . import report as R
 from .adabn import reestimate_bn

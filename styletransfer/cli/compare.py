@@ -31,18 +31,21 @@ def command_line() -> str:
 @click.option("--skip", type=NAMES, multiple=True, help="Leave out these methods, e.g. mmd-rbf (repeatable).")
 @click.option("--decoder", type=click.Path(), default=None,
               help="AdaIN decoder (.safetensors or pytorch-AdaIN decoder.pth): adds the method adain.")
-@O.ENCODER
-@O.OPTIMIZER
-@O.SIZE
-@O.LAYERS
-@O.WEIGHTS_OF_TERMS
-@O.LOSS_PARAM
-@O.SEED
+@O.encoder()
+@O.optimizer()
+@O.size()
+@O.layers()
+@O.weights_of_terms()
+@O.loss_param()
+@O.seed()
+@click.option("--calibrate", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Up to N runs per optimisation method to find the style weight that gives the first method's "
+                   "content loss, so rows differ by formulation, not strength (0: one shared weight).")
 @click.option("--overwrite", is_flag=True, help="Replace the files of an earlier comparison in the folder.")
 @O.INPUT_AND_PROGRESS
 def compare_command(content, style, out_dir, only, skip, decoder, weights, pooling, device, optimizer, lr, steps,
                     size, style_layers, content_layers, style_weight, content_weight, tv_weight, loss_param, seed,
-                    overwrite, max_pixels, progress) -> None:
+                    calibrate, overwrite, max_pixels, progress) -> None:
     """Stylise CONTENT with STYLE under every style loss (and AdaIN) and compare them in -o DIR."""
     methods = select_methods(only=only, skip=tuple(name for group in skip for name in group),
                              decoder=decoder is not None)
@@ -59,7 +62,7 @@ def compare_command(content, style, out_dir, only, skip, decoder, weights, pooli
         scales=(size,),
         seed=seed,
     )
-    report = compare_files(content, style, out_dir, CompareConfig(stylize=stylize_config, methods=methods),
+    report = compare_files(content, style, out_dir, CompareConfig(stylize=stylize_config, methods=methods, calibrate=calibrate),
                            weights=weights, pooling=pooling, decoder=decoder, device=device, overwrite=overwrite,
                            progress=progress, command=command_line(), max_pixels=max_pixels)
     total = sum(run["seconds"] for run in report["runs"].values())

@@ -8,7 +8,8 @@ import sys
 import click
 from click.core import ParameterSource
 
-from .. import train as T
+from .. import training
+from ..training import config as T
 from ..errors import UsageError
 from ..norms import NORMS
 
@@ -76,15 +77,15 @@ def train_command(ctx: click.Context, resume, progress, **options) -> None:
         if "checkpoint_dir" in given:
             raise UsageError("--checkpoint-dir cannot be combined with --resume: a resumed run keeps writing "
                              "to the folder of its checkpoint")
-        stored = T.load_run_config(resume)
+        stored = training.load_run_config(resume)
         config = dataclasses.replace(stored, checkpoint_dir=None, **{name: options[name] for name in given})
     else:
         missing = [f"--{name.replace('_', '-')}" for name in REQUIRED_FOR_NEW_RUN if not options[name]]
         if missing:
             raise UsageError(f"missing {', '.join(missing)}: a new run needs --content-dir, --style-dir and "
                              "--out (or continue a run with --resume CHECKPOINT)")
-        config = T.TrainConfig(**options)
-    result = T.train(config, resume=resume, progress=progress, report=_report)
+        config = training.TrainConfig(**options)
+    result = training.train(config, resume=resume, progress=progress, report=_report)
     if result.rank != 0:
         ctx.exit(result.exit_code)
     if result.interrupted:

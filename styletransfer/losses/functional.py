@@ -256,3 +256,182 @@ def tv_loss(image: Tensor, power: float = 2.0) -> Tensor:
     dh = (image[..., 1:, :] - image[..., :-1, :]).abs().pow(power)
     dw = (image[..., :, 1:] - image[..., :, :-1]).abs().pow(power)
     return dh.flatten(1).sum(1) + dw.flatten(1).sum(1)
+
+
+# --- Mean and covariance: Gaussian 2-Wasserstein (Bures) and CORAL ----------------------------
+
+
+def channel_covariance(features: Tensor) -> Tensor:
+    """Biased covariance Σ = (F − μ)(F − μ)ᵀ / M over positions, shape (N, C, C)."""
+    f = flatten(features)  # (N, C, M)
+    centred = f - f.mean(dim=-1, keepdim=True)
+    return centred @ centred.transpose(1, 2) / f.shape[-1]
+
+
+SQRT_GRAD_RELATIVE_FLOOR = 1e-6  # √λi + √λj ≥ this × the largest √λ of the matrix, in the backward pass
+SQRT_GRAD_ABSOLUTE_FLOOR = 1e-12  # only for an all-zero matrix
+
+
+class _SymmetricSqrt(torch.autograd.Function):
+    """The PSD square root S = U diag(√λ) Uᵀ of sym(A) = U diag(λ) Uᵀ, in float64, λ clamped at 0.
+
+    Backward solves the Sylvester equation S dA + dA S = dS in the eigenbasis:
+    dA = U [(Uᵀ dS U)_ij / (√λi + √λj)] Uᵀ, the denominator floored so that a singular matrix
+    (rank-deficient covariance, flat channel) gives a finite gradient; autograd through ``eigh``
+    would divide by λi − λj instead, infinite for repeated eigenvalues.
+    """
+
+    @staticmethod
+    def forward(ctx, a: Tensor) -> Tensor:
+        a64 = a.double()
+        eigenvalues, vectors = torch.linalg.eigh((a64 + a64.transpose(-1, -2)) / 2)  # (..., C), (..., C, C)
+        roots = eigenvalues.clamp_min(0).sqrt()
+        ctx.save_for_backward(vectors, roots)
+        return (vectors * roots.unsqueeze(-2) @ vectors.transpose(-1, -2)).to(a.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor) -> Tensor:
+        vectors, roots = ctx.saved_tensors
+        g = grad.double()
+        g = (g + g.transpose(-1, -2)) / 2
+        inner = vectors.transpose(-1, -2) @ g @ vectors  # (..., C, C), in the eigenbasis
+        floor = (SQRT_GRAD_RELATIVE_FLOOR * roots.amax(dim=-1, keepdim=True)).clamp_min(SQRT_GRAD_ABSOLUTE_FLOOR)
+        denominator = torch.maximum(roots.unsqueeze(-1) + roots.unsqueeze(-2), floor.unsqueeze(-1))
+        return (vectors @ (inner / denominator) @ vectors.transpose(-1, -2)).to(grad.dtype)
+
+
+def sqrtm_psd(matrix: Tensor) -> Tensor:
+    """Square root of a symmetric PSD matrix (..., C, C) by eigendecomposition in float64, with a
+    stable gradient (``_SymmetricSqrt``); returned in the input's dtype."""
+    return _SymmetricSqrt.apply(matrix)
+
+
+def bures_distance(mean_x: Tensor, cov_x: Tensor, mean_y: Tensor, cov_y: Tensor,
+                   root_y: Tensor | None = None) -> Tensor:
+    """(1/C)·[‖μx − μy‖² + tr(Σx + Σy − 2(Σy^½ Σx Σy^½)^½)], the squared Gaussian 2-Wasserstein
+    distance divided by C; the matrix part in float64. ``root_y`` = Σy^½ when cached. Shape (N,)."""
+    dtype, channels = cov_x.dtype, cov_x.shape[-1]
+    cov_x, cov_y = cov_x.double(), cov_y.double()
+    root_y = sqrtm_psd(cov_y) if root_y is None else root_y.double()
+    cross = sqrtm_psd(root_y @ cov_x @ root_y)  # (N, C, C)
+    traces = (torch.diagonal(cov_x, dim1=-2, dim2=-1).sum(-1) + torch.diagonal(cov_y, dim1=-2, dim2=-1).sum(-1)
+              - 2 * torch.diagonal(cross, dim1=-2, dim2=-1).sum(-1))
+    return ((mean_x - mean_y).pow(2).sum(-1) + traces.to(dtype)) / channels
+
+
+def coral_distance(mean_x: Tensor, cov_x: Tensor, mean_y: Tensor, cov_y: Tensor) -> Tensor:
+    """(1/C)·‖μx − μy‖² + ‖Σx − Σy‖²_F / (4C²): Deep CORAL's term (Sun & Saenko 2016), which is
+    Gatys' Gram loss on centred features, plus the mean term of the Bures form. Shape (N,)."""
+    channels = cov_x.shape[-1]
+    return (mean_x - mean_y).pow(2).sum(-1) / channels + _sq_norm(cov_x - cov_y) / (4 * channels**2)
+
+
+MEAN_COV_FORMS = ("bures", "coral")
+
+
+def mean_cov_loss(x: Tensor, y: Tensor, form: str = "bures") -> Tensor:
+    """Match means and covariances: ``bures`` (Gaussian W2², /C) or ``coral`` (see above)."""
+    stats = channel_mean(x), channel_covariance(x), channel_mean(y), channel_covariance(y)
+    if form == "bures":
+        return bures_distance(*stats)
+    if form == "coral":
+        return coral_distance(*stats)
+    raise ValueError(f"unknown mean-cov form {form!r}; choose from {', '.join(MEAN_COV_FORMS)}")
+
+
+# --- Sliced Wasserstein ------------------------------------------------------------------------
+
+
+def random_directions(channels: int, count: int, generator: torch.Generator | None = None) -> Tensor:
+    """``count`` directions drawn uniformly on the unit sphere of ℝ^C, shape (K, C)."""
+    v = torch.randn(count, channels, generator=generator)
+    return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def resample_sorted(values: Tensor, count: int) -> Tensor:
+    """Sorted samples (..., K, M') read at the mid-point quantile levels (i + ½)/count of ``count``
+    samples: linear interpolation of the empirical quantile function whose knots are at (j + ½)/M'
+    (constant beyond the first and last knots). The identity when count = M'."""
+    if values.shape[-1] == count:
+        return values
+    shape = values.shape
+    flat = values.reshape(-1, 1, shape[-1])  # (B, 1, M'): interpolate wants (batch, channel, length)
+    out = torch.nn.functional.interpolate(flat, size=count, mode="linear", align_corners=False)
+    return out.reshape(*shape[:-1], count)
+
+
+def sliced_wasserstein(x: Tensor, y: Tensor, directions: Tensor) -> Tensor:
+    """Heitz et al. 2021: (1/(K·M)) Σ_k Σ_i (sort(v_kᵀX)_i − Q_k,y((i + ½)/M))², the exact 1-D
+    squared W2 of the projections onto the rows v_k of ``directions`` (K, C), averaged over k.
+    Q_k,y is y's sorted projection, resampled to x's M positions (``resample_sorted``). Shape (N,)."""
+    fx, fy = flatten(x), flatten(y)  # (N, C, M), (1, C, M')
+    v = directions.to(fx)
+    px = torch.sort(v @ fx, dim=-1).values  # (N, K, M)
+    py = resample_sorted(torch.sort(v @ fy, dim=-1).values, fx.shape[-1])  # (1, K, M)
+    return (px - py).pow(2).mean(dim=(1, 2))
+
+
+# --- MRF (nearest-neighbour patches) -----------------------------------------------------------
+
+
+MRF_CHUNK = 2048  # patches per block in the matching: a block of similarities is MRF_CHUNK² values
+
+
+def mrf_patch_size(patch_size: int, *shapes) -> int:
+    """The patch side used on maps of the given (..., H, W) shapes: ``patch_size``, or the largest
+    that fits in all of them when one is smaller (deep layers of small images)."""
+    return min(patch_size, *(min(shape[-2:]) for shape in shapes))
+
+
+def extract_patches(features: Tensor, patch_size: int, stride: int = 1) -> Tensor:
+    """All k×k patches (no padding), flattened: (N, C, H, W) → (N, C·k², P)."""
+    return torch.nn.functional.unfold(features, patch_size, stride=stride)
+
+
+def unit_patches(patches: Tensor) -> Tensor:
+    """Patches (N, D, Q) scaled to unit norm (an all-zero patch stays zero)."""
+    return torch.nn.functional.normalize(patches, dim=1, eps=1e-12)
+
+
+@torch.no_grad()
+def mrf_matches(patches: Tensor, style_unit: Tensor, chunk: int = MRF_CHUNK) -> Tensor:
+    """Index (N, P) of the style patch with the largest normalised cross-correlation (cosine) with
+    each generated patch. ``style_unit``: unit-norm style patches (1 or N, D, Q). Blocks of
+    ``chunk`` generated × ``chunk`` style patches, so memory is O(chunk²), not O(P·Q); a tie keeps
+    the first style patch."""
+    n, _, count = patches.shape
+    units = style_unit.expand(n, -1, -1).transpose(1, 2)  # (N, Q, D)
+    best = torch.empty(n, count, dtype=torch.long, device=patches.device)
+    for start in range(0, count, chunk):
+        block = patches[..., start:start + chunk]  # (N, D, p)
+        top = block.new_full((n, block.shape[-1]), -float("inf"))
+        index = torch.zeros(n, block.shape[-1], dtype=torch.long, device=patches.device)
+        for s in range(0, units.shape[1], chunk):
+            # ⟨p, ŝ⟩ = ‖p‖·cos(p, s): the same argmax over s as the cosine itself
+            values, where = (units[:, s:s + chunk] @ block).max(dim=1)  # (N, p)
+            better = values > top
+            top = torch.where(better, values, top)
+            index = torch.where(better, where + s, index)
+        best[:, start:start + block.shape[-1]] = index
+    return best
+
+
+def mrf_distance(patches: Tensor, style_patches: Tensor, style_unit: Tensor | None = None,
+                 chunk: int = MRF_CHUNK) -> Tensor:
+    """(1/(P·D)) Σ_i ‖Ψ_i(x) − Ψ_NN(i)(s)‖²: the mean squared difference between each generated
+    patch (N, D, P) and its best style patch (1, D, Q) by normalised cross-correlation. No
+    gradient flows through the matching. Shape (N,)."""
+    if style_unit is None:
+        style_unit = unit_patches(style_patches)
+    index = mrf_matches(patches.detach(), style_unit, chunk)  # (N, P)
+    styles = style_patches.expand(patches.shape[0], -1, -1)  # (N, D, Q)
+    matched = torch.gather(styles, 2, index.unsqueeze(1).expand(-1, styles.shape[1], -1))  # (N, D, P)
+    return (patches - matched).pow(2).mean(dim=(1, 2))
+
+
+def mrf_loss(x: Tensor, y: Tensor, patch_size: int = 3, stride: int = 1, chunk: int = MRF_CHUNK) -> Tensor:
+    """Li & Wand 2016's MRF loss on (N, C, H, W) features x and a style's (1, C, H', W') y, with
+    k×k patches (k shrunk to fit a smaller map, ``mrf_patch_size``) at ``stride``."""
+    k = mrf_patch_size(patch_size, x.shape, y.shape)
+    return mrf_distance(extract_patches(x, k, stride), extract_patches(y, k, stride), chunk=chunk)

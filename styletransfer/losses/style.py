@@ -18,6 +18,7 @@ from . import functional as F
 
 STYLE_LOSSES: Registry[type["StyleLoss"]] = Registry("style loss")
 EXACT_MMD_MAX_BYTES = 4 * 2**30  # refuse a quadratic-time estimator whose kernel values need more
+MRF_MAX_PAIRS = 2**28  # refuse mrf beyond this many (patch, style patch) pairs: relu3_1 of a 512² image
 
 
 def exact_mmd_bytes(positions: int, target_positions: int, with_gradient: bool) -> int:
@@ -34,6 +35,8 @@ class StyleLoss(nn.Module):
     description: ClassVar[str]
     formula: ClassVar[str]
     reference: ClassVar[str]
+    randomized: ClassVar[bool] = False  # random parameters (features, directions): measure with independent draws
+    cost: ClassVar[str] = "linear"  # in the positions; "quadratic": every position against every style position
 
     def __init__(self, target: Tensor, *, generator: torch.Generator | None = None) -> None:
         super().__init__()
@@ -52,6 +55,12 @@ class StyleLoss(nn.Module):
 
     def forward(self, features: Tensor) -> Tensor:
         return self.distance(self.statistics(features), self.target_stats)
+
+    @classmethod
+    def same_objective_as(cls, **options) -> str | None:
+        """The registered loss this one equals up to a constant factor with these options (so the
+        stylizer's normalisation makes the two objectives identical), or None."""
+        return None
 
     def formula_value(self, features: Tensor, target: Tensor) -> Tensor:
         """The loss written directly as its formula in ``functional`` (no cached statistics), with
@@ -114,6 +123,11 @@ class PolyMMDLoss(StyleLoss):
         self.degree, self.c = int(degree), float(c)
         super().__init__(target, generator=generator)
 
+    @classmethod
+    def same_objective_as(cls, *, degree: int = 2, c: float = 0.0, **_) -> str | None:
+        """d = 2, c = 0: 4C² · gram (Li et al. 2017), so the normalised objectives are identical."""
+        return "gram" if float(degree) == 2 and float(c) == 0 else None
+
     def statistics(self, features):
         if self.degree == 2:
             return F.gram_matrix(features), F.channel_mean(features)
@@ -143,6 +157,7 @@ class GaussianMMDLoss(StyleLoss):
     description = "MMD with the Gaussian kernel, linear time (random Fourier features)"
     formula = "‖mean φ(x) − mean φ(y)‖², φ(x)=√(2/D)cos(Wx+b), W~N(0,σ⁻²)"
     reference = "Li et al. 2017; Rahimi & Recht 2007; Gretton et al. 2012"
+    randomized = True
 
     def __init__(self, target: Tensor, *, num_features: int = 256, sigma: float | None = None,
                  estimator: str = "rff", generator: torch.Generator | None = None) -> None:
@@ -200,6 +215,146 @@ class BNStatsLoss(StyleLoss):
 
     def distance(self, stats, target_stats):
         return F.bn_stats_distance(*stats, *target_stats)
+
+
+
+def _positive_int(loss: str, option: str, value) -> int:
+    """``value`` as a whole number ≥ 1, or a UsageError naming the option (as mmd-poly's degree)."""
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or value < 1:
+        from ..errors import UsageError
+
+        raise UsageError(f"{loss} {option} must be a positive whole number, got {value!r}")
+    return int(value)
+
+
+@STYLE_LOSSES.register("mean-cov")
+class MeanCovLoss(StyleLoss):
+    name = "mean-cov"
+    description = "Means and covariances: Gaussian 2-Wasserstein (Bures) distance, or CORAL"
+    formula = ("bures: (1/C)[‖μx − μy‖² + tr(Σx + Σy − 2(Σy^½ Σx Σy^½)^½)]; "
+               "coral: (1/C)‖μx − μy‖² + ‖Σx − Σy‖²_F/(4C²); Σ = (F − μ)(F − μ)ᵀ/M")
+    reference = ("Gaussian W2: Dowson & Landau 1982, Givens & Shortt 1984; Mroueh 2020 (AISTATS), "
+                 "Wasserstein Style Transfer; CORAL: Sun & Saenko 2016")
+
+    def __init__(self, target: Tensor, *, form: str = "bures", generator: torch.Generator | None = None) -> None:
+        if form not in F.MEAN_COV_FORMS:
+            from ..errors import UsageError
+
+            raise UsageError(f"mean-cov form must be one of {', '.join(F.MEAN_COV_FORMS)}, got {form!r}"
+                             f"{did_you_mean(str(form), F.MEAN_COV_FORMS)}")
+        self.form = form
+        super().__init__(target, generator=generator)
+
+    def prepare(self, target, generator):
+        if self.form == "bures":  # Σy^½ once, in float64
+            self.register_buffer("target_root", F.sqrtm_psd(F.channel_covariance(target).double()), persistent=False)
+
+    def statistics(self, features):
+        return F.channel_mean(features), F.channel_covariance(features)
+
+    def distance(self, stats, target_stats):
+        if self.form == "bures":
+            return F.bures_distance(*stats, *target_stats, root_y=self.target_root)
+        return F.coral_distance(*stats, *target_stats)
+
+    def formula_value(self, features, target):
+        return F.mean_cov_loss(features, target, self.form)
+
+
+@STYLE_LOSSES.register("sliced-wasserstein")
+class SlicedWassersteinLoss(StyleLoss):
+    """Random directions: the first call uses the set drawn at construction (``fixed_directions``,
+    also the fixed set ``denominator`` uses), every later call draws a new set from the generator
+    the module was built with (torch's global one when None). ``last_directions`` is the set the
+    latest call used, so ``formula_value`` recomputes that call's value."""
+
+    name = "sliced-wasserstein"
+    description = "Sliced Wasserstein: sorted 1-D projections on random directions, redrawn each call"
+    formula = ("(1/(K·M)) Σ_k Σ_i (sort(v_kᵀX)_i − sort(v_kᵀY) at quantile (i+½)/M)², "
+               "v_k random unit vectors, K = C by default")
+    reference = "Heitz, Vanhoey, Chambon, Belcour 2021 (CVPR), A Sliced Wasserstein Loss for Neural Texture Synthesis"
+    randomized = True
+
+    def __init__(self, target: Tensor, *, directions: int | None = None,
+                 generator: torch.Generator | None = None) -> None:
+        self.directions = None if directions is None else _positive_int(self.name, "directions", directions)
+        self.generator = generator
+        self._calls = 0
+        super().__init__(target, generator=generator)
+
+    def prepare(self, target, generator):
+        channels = target.shape[1]
+        self.count = self.directions or channels  # K = C: Heitz et al.'s choice per layer
+        self.register_buffer("fixed_directions", F.random_directions(channels, self.count, generator).to(target),
+                             persistent=False)
+        self.last_directions = self.fixed_directions
+
+    def statistics(self, features):
+        return (F.flatten(features),)  # (N, C, M): every call projects the target on new directions
+
+    def distance(self, stats, target_stats):
+        if self._calls:
+            self.last_directions = F.random_directions(stats[0].shape[1], self.count, self.generator)
+        else:
+            self.last_directions = self.fixed_directions
+        self._calls += 1
+        return F.sliced_wasserstein(stats[0], target_stats[0], self.last_directions)
+
+    def denominator(self, features):
+        """On the directions fixed at construction: deterministic and ≥ 0."""
+        return F.sliced_wasserstein(features, self.target_stats[0], self.fixed_directions)
+
+    def formula_value(self, features, target):
+        return F.sliced_wasserstein(features, target, self.last_directions)
+
+
+@STYLE_LOSSES.register("mrf")
+class MRFLoss(StyleLoss):
+    name = "mrf"
+    description = "MRF: each k×k patch against its nearest style patch by normalised cross-correlation"
+    formula = ("(1/(P·C·k²)) Σ_i ‖Ψ_i(x) − Ψ_NN(i)(s)‖², NN(i) = argmax_j cos(Ψ_i(x), Ψ_j(s)), "
+               "k = 3 (smaller on maps smaller than k)")
+    reference = "Li & Wand 2016 (CVPR), Combining Markov Random Fields and CNNs for Image Synthesis"
+    cost = "quadratic"
+
+    def __init__(self, target: Tensor, *, patch_size: int = 3, stride: int = 1,
+                 generator: torch.Generator | None = None) -> None:
+        self.patch_size = _positive_int(self.name, "patch_size", patch_size)
+        self.stride = _positive_int(self.name, "stride", stride)
+        self.chunk = F.MRF_CHUNK  # patches per block of the matching
+        super().__init__(target, generator=generator)
+
+    def prepare(self, target, generator):
+        self.style_patch_size = F.mrf_patch_size(self.patch_size, target.shape)
+        patches = F.extract_patches(target, self.style_patch_size, self.stride)  # (1, C·k², Q)
+        self.register_buffer("style_patches", patches, persistent=False)
+        self.register_buffer("style_unit", F.unit_patches(patches), persistent=False)
+
+    def statistics(self, features):
+        return (features,)  # (N, C, H, W); the target's patches are cached by prepare
+
+    def distance(self, stats, target_stats):
+        x, y = stats[0], target_stats[0]
+        k = F.mrf_patch_size(self.patch_size, x.shape, y.shape)
+        if k == self.style_patch_size:
+            style_patches, style_unit = self.style_patches, self.style_unit
+        else:  # a map smaller than the style's patches: both sides use the largest patch that fits
+            style_patches = F.extract_patches(y, k, self.stride)
+            style_unit = F.unit_patches(style_patches)
+        patches = F.extract_patches(x, k, self.stride)  # (N, C·k², P)
+        pairs = patches.shape[-1] * style_patches.shape[-1]
+        if pairs > MRF_MAX_PAIRS:
+            from ..errors import UsageError
+
+            raise UsageError(f"mrf compares every patch with every style patch: {patches.shape[-1]} × "
+                             f"{style_patches.shape[-1]} = {pairs:.2g} pairs at a {x.shape[-2]}x{x.shape[-1]} "
+                             f"map, more than {MRF_MAX_PAIRS:.2g}; use deeper --style-layers (Li & Wand: "
+                             "relu3_1,relu4_1), a smaller --size, or --loss-param mrf.stride=2")
+        return F.mrf_distance(patches, style_patches, style_unit, self.chunk)
+
+    def formula_value(self, features, target):
+        return F.mrf_loss(features, target, self.patch_size, self.stride, self.chunk)
 
 
 def loss_options(name: str) -> tuple[str, ...]:

@@ -18,12 +18,10 @@ import torch
 from torch import Tensor
 
 from .. import color
-from ..errors import UsageError
-from ..feedforward import (DEFAULT_TILE_SIZE, TILE_THRESHOLD_PIXELS, check_feedforward_settings, pad_to_multiple,
-                           prepare_image)
 from ..imageio import check_mask_styles, grayscale, resize_to
-from ..tiling import check_tile_size
 from ..precision import DEFAULT_PRECISION, check_precision, dtype_of
+from ..realtime import check_feedforward_settings, pad_to_multiple, prepare_image, weighted_average
+from ..tiling import DEFAULT_TILE_SIZE, TILE_THRESHOLD_PIXELS, check_tile_size
 from .networks import TRANSFORMER_STRIDE, StylePredictor, StyleTransformer
 from .tiles import tiled_transform
 
@@ -56,12 +54,7 @@ class MagentaConfig:
 
 def mix_embeddings(embeddings: Sequence[Tensor], weights: Sequence[float] | None = None) -> Tensor:
     """Σ w_i e_i with the weights normalised to sum 1 (equal when not given)."""
-    if weights is None:
-        weights = [1.0] * len(embeddings)
-    if len(weights) != len(embeddings):
-        raise UsageError(f"{len(weights)} style weights for {len(embeddings)} styles: give one per style")
-    total = float(sum(weights))
-    return sum(w / total * e for w, e in zip(weights, embeddings))
+    return weighted_average(embeddings, weights)
 
 
 class MagentaStylizer:

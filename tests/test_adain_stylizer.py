@@ -8,30 +8,25 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from adain_helpers import calibrate_, psnr, pytorch_adain_encoder, seeded_decoder
+from adain_helpers import ODD, calibrate_, calibrated_model, odd_images, psnr, pytorch_adain_encoder, seeded_decoder
 from conftest import write_image
 from reference_nets import adain_mean_std, pytorch_adain_decoder, randomize_
 from styletransfer.adain import AdaINModel, adain, load_decoder, mean_std
 from styletransfer.cli import main
 from styletransfer.encoder import EncoderSpec, VGGEncoder
 from styletransfer.errors import UsageError, WeightsError
-from styletransfer.feedforward import (AdaINConfig, AdaINStylizer, StyleStatistics, feature_mask,
-                                       masked_adain, mix_statistics, pad_to_multiple)
+from styletransfer.adain.regions import StyleStatistics, feature_mask, masked_adain, mix_statistics
+from styletransfer.adain.stylizer import AdaINConfig, AdaINStylizer
+from styletransfer.realtime import pad_to_multiple
+from styletransfer.tiling import FEATURE_STRIDE
 from styletransfer.weights import load_encoder
 
-ODD = (27, 37)  # (H, W), neither a multiple of 8 (the CLI tests use 45x67)
 
 
 @pytest.fixture(scope="module")
 def model(encoder):
-    """``random_encoder(0)`` and a seeded decoder calibrated on AdaIN targets like the tests' own."""
-    generator = torch.Generator().manual_seed(0)
-    content, style_a, style_b = (torch.rand(1, 3, 24, 32, generator=generator) for _ in range(3))
-    with torch.no_grad():
-        features = encoder(content, ["relu4_1"])["relu4_1"]
-        targets = [features] + [adain(features, *mean_std(encoder(s, ["relu4_1"])["relu4_1"]))
-                                for s in (style_a ** 2, 1 - style_b ** 3)]
-    return AdaINModel(encoder, seeded_decoder(0, torch.cat(targets))).eval()
+    """``random_encoder(0)`` and a seeded decoder calibrated on the method's own targets."""
+    return calibrated_model(encoder, lambda f, s: adain(f, *mean_std(s)))
 
 
 def stylizer(model, **config) -> AdaINStylizer:
@@ -40,9 +35,7 @@ def stylizer(model, **config) -> AdaINStylizer:
 
 @pytest.fixture
 def images(rng):
-    content = torch.rand(3, *ODD, generator=rng)
-    styles = [torch.rand(3, 24, 30, generator=rng) ** 2, 1 - torch.rand(3, 28, 20, generator=rng) ** 3]
-    return content, styles
+    return odd_images(rng)
 
 
 def random_stats(rng, channels=8) -> StyleStatistics:
@@ -52,12 +45,12 @@ def random_stats(rng, channels=8) -> StyleStatistics:
 
 def test_pad_to_multiple_reflects_and_keeps_the_original_corner(rng):
     image = torch.rand(1, 3, *ODD, generator=rng)
-    padded = pad_to_multiple(image)
+    padded = pad_to_multiple(image, FEATURE_STRIDE)
     assert padded.shape[-2:] == (32, 40)
     assert torch.equal(padded[..., :27, :37], image)
     assert torch.equal(padded[..., 27, :37], image[..., 25, :])  # reflection, not replication
     exact = torch.rand(1, 3, 16, 24, generator=rng)
-    assert pad_to_multiple(exact) is exact
+    assert pad_to_multiple(exact, FEATURE_STRIDE) is exact
 
 
 def test_mixing_statistics_equals_mixing_adain_targets(rng):
@@ -118,7 +111,7 @@ def test_alpha_zero_reproduces_decode_encode(model, images):
     # the plain layout runs the caller's model itself, so the comparison below is exact
     out = stylizer(model, alpha=0.0, channels_last=False).stylize(content, styles)
     with torch.inference_mode():
-        expected = model.decoder(model.encode(pad_to_multiple(content.unsqueeze(0))))[0, :, :ODD[0], :ODD[1]]
+        expected = model.decoder(model.encode(pad_to_multiple(content.unsqueeze(0), FEATURE_STRIDE)))[0, :, :ODD[0], :ODD[1]]
     assert torch.equal(out, expected.clamp(0, 1))
     aligned = content[:, :24, :32]  # a multiple of 8: no padding at all
     with torch.inference_mode():

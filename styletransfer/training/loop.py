@@ -1,11 +1,9 @@
-"""AdaIN decoder training as pytorch-AdaIN's train.py does it, made resumable and crash-safe.
+"""The training loop: AdaIN decoder training as pytorch-AdaIN's train.py does it, made resumable
+and crash-safe.
 
-    t = AdaIN(relu4_1(c), μ(relu4_1(s)), σ(relu4_1(s)))          g = decoder(t)
-    content = MSE(relu4_1(g), t)
-    style   = Σ_{l = relu1_1 … relu4_1} MSE(μ(g_l), μ(s_l)) + MSE(σ(g_l), σ(s_l))
-    total   = content_weight · content + style_weight · style
+    total = content_weight · content + style_weight · style     (the losses: ``adain.losses``)
 
-μ and σ as pytorch-AdaIN computes them (unbiased variance + 1e-5). Adam updates the decoder only
+Adam updates the decoder only
 (the encoder is frozen) with lr_i = lr / (1 + lr_decay · i) at step i = 0, 1, …; the defaults
 are pytorch-AdaIN's. Iteration k (1-based) is the k-th step; its logged losses are those of the
 batch it trained on, computed before its update, and a checkpoint at k holds the decoder after it.
@@ -21,208 +19,40 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import itertools
 import math
-import os
 import signal
-import threading
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .adain import ADAIN_LAYER, ADAIN_STYLE_LAYERS, Decoder, adain, mean_std, save_decoder
-from .checkpoint import (LOG_NAME, PREVIEW_FOLDER, Checkpoint, append_log, list_checkpoints, load_checkpoint,
-                         prune_checkpoints, resolve_checkpoint, save_checkpoint, truncate_log)
-from .data import (CONTENT_STREAM, STYLE_STREAM, ImageFolder, InfiniteSampler, PairDataset, PairSampler,
-                   derive_seed, make_loader, running_loader)
-from .devices import resolve_device
-from .distributed import Distributed
-from .encoder import VGGEncoder
-from .errors import StyleTransferError, TrainingError, UsageError
-from .norms import NORMS
+from ..adain.decoder import Decoder, save_decoder
+from ..adain.losses import adain_losses
+from ..checkpoint import (LOG_NAME, PREVIEW_FOLDER, Checkpoint, append_log, list_checkpoints, load_checkpoint,
+                          prune_checkpoints, resolve_checkpoint, save_checkpoint, truncate_log)
+from ..data import (CONTENT_STREAM, STYLE_STREAM, ImageFolder, InfiniteSampler, PairDataset, PairSampler,
+                    derive_seed, make_loader, running_loader)
+from ..devices import resolve_device
+from ..distributed import Distributed
+from ..encoder import VGGEncoder
+from ..errors import StyleTransferError, TrainingError, UsageError
+from .config import RUN_FIELDS, TrainConfig, flag
+from .signals import StopSignals
 
-DEFAULT_LR = 1e-4
-DEFAULT_LR_DECAY = 5e-5
-DEFAULT_BATCH_SIZE = 8
-DEFAULT_IMAGE_SIZE = 512
-DEFAULT_CROP_SIZE = 256
-DEFAULT_CONTENT_WEIGHT = 1.0
-DEFAULT_STYLE_WEIGHT = 10.0
-DEFAULT_MAX_ITER = 160_000
-DEFAULT_SAVE_EVERY = 10_000
-DEFAULT_KEEP = 3
-DEFAULT_LOG_EVERY = 10
-DEFAULT_PREVIEW_EVERY = 1_000
-DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
-DECODER_SUFFIX = ".safetensors"
-CHECKPOINT_SUFFIX = ".ckpt"  # default checkpoint folder: <out without suffix>.ckpt beside --out
-CROP_MULTIPLE = 8  # relu4_1 is 1/8 of the input; the decoder upsamples it 8 times
-MIN_CROP = 16
 FINAL_LOSS_WINDOW = 100  # the decoder file's final losses: mean over the last 100 iterations
 PREVIEW_COLUMNS = 4
 PREVIEW_PADDING = 2
 RATE_SMOOTHING = 0.9  # exponential smoothing of the images/s shown on the progress bar
 LOSS_NAMES = ("content", "style", "total")
-# Settings that define what a run computes; a resumed run must keep them. The encoder is checked
-# by its sha256 (or source), the data folders by the fingerprint of their file lists.
-RUN_FIELDS = ("norm", "lr", "lr_decay", "batch_size", "image_size", "crop_size", "content_weight",
-              "style_weight", "seed")
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-@dataclass
-class TrainConfig:
-    """Every setting of a training run; stored whole in checkpoints and in the decoder's metadata."""
-
-    content_dir: str = ""
-    style_dir: str = ""
-    out: str | None = None  # the final decoder (.safetensors); None: write no final file
-    checkpoint_dir: str | None = None  # default: <out>.ckpt beside out; None without out: no checkpoints
-    weights: str = "imagenet"  # encoder: imagenet, random[:SEED], or a file
-    norm: str = "none"  # normalization inside the decoder (norms.NORMS)
-    lr: float = DEFAULT_LR
-    lr_decay: float = DEFAULT_LR_DECAY
-    batch_size: int = DEFAULT_BATCH_SIZE  # images per step, over all processes together
-    image_size: int = DEFAULT_IMAGE_SIZE  # every image is resized to image_size², then cropped
-    crop_size: int = DEFAULT_CROP_SIZE
-    content_weight: float = DEFAULT_CONTENT_WEIGHT
-    style_weight: float = DEFAULT_STYLE_WEIGHT
-    seed: int = 0
-    max_iter: int = DEFAULT_MAX_ITER  # total iterations of the run (a resumed run counts on)
-    save_every: int = DEFAULT_SAVE_EVERY
-    keep: int = DEFAULT_KEEP  # newest checkpoints kept
-    log_every: int = DEFAULT_LOG_EVERY
-    preview_every: int = DEFAULT_PREVIEW_EVERY  # 0: no previews
-    device: str = "auto"
-    workers: int = DEFAULT_WORKERS  # data loader processes (0: load in the training process)
-
-    def validate(self) -> "TrainConfig":
-        NORMS.get(self.norm)
-        for name in ("batch_size", "max_iter", "save_every", "keep", "log_every"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{_flag(name)} must be ≥ 1, got {getattr(self, name)}")
-        for name in ("preview_every", "workers", "seed"):
-            if getattr(self, name) < 0:
-                raise UsageError(f"--{_flag(name)} must be ≥ 0, got {getattr(self, name)}")
-        for name in ("lr", "lr_decay", "content_weight", "style_weight"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
-                raise UsageError(f"--{_flag(name)} must be a finite number {'>' if name == 'lr' else '≥'} 0, got {value}")
-        if self.crop_size < MIN_CROP or self.crop_size % CROP_MULTIPLE:
-            raise UsageError(f"--crop-size must be a multiple of {CROP_MULTIPLE} and ≥ {MIN_CROP}, got {self.crop_size} "
-                             "(the decoder output is 8 times relu4_1's size)")
-        if self.image_size < self.crop_size:
-            raise UsageError(f"--image-size {self.image_size} is smaller than --crop-size {self.crop_size}")
-        if self.out is not None and Path(self.out).suffix != DECODER_SUFFIX:
-            raise UsageError(f"--out {self.out!r}: the decoder is written as safetensors; name it *{DECODER_SUFFIX}")
-        return self
-
-    def checkpoint_folder(self) -> Path | None:
-        if self.checkpoint_dir:
-            return Path(self.checkpoint_dir).expanduser()
-        if self.out:
-            out = Path(self.out).expanduser()
-            return out.with_name(out.stem + CHECKPOINT_SUFFIX)
-        return None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in names})
-
-
-def _flag(name: str) -> str:
-    return name.replace("_", "-")
 
 
 def learning_rate(lr: float, decay: float, step: int) -> float:
     """pytorch-AdaIN's inverse decay: the rate used for step ``step`` (0-based)."""
     return lr / (1.0 + decay * step)
-
-
-# ---------------------------------------------------------------------------------------------
-# Losses
-
-
-@dataclass
-class AdaINLosses:
-    content: Tensor  # () MSE(relu4_1(g), t)
-    style: Tensor  # () Σ_l MSE(μ) + MSE(σ)
-    output: Tensor  # (N, 3, H, W) the decoder output g
-
-
-def statistics_loss(features: Tensor, target: Tensor) -> Tensor:
-    """MSE(μ(x), μ(y)) + MSE(σ(x), σ(y)) with pytorch-AdaIN's μ, σ."""
-    mean, std = mean_std(features)  # (N, C, 1, 1) each
-    target_mean, target_std = mean_std(target)
-    return F.mse_loss(mean, target_mean) + F.mse_loss(std, target_std)
-
-
-def adain_losses(encoder: VGGEncoder, decoder: nn.Module, content: Tensor, style: Tensor) -> AdaINLosses:
-    """The AdaIN training losses of a batch of (content, style) pairs, each (N, 3, H, W)."""
-    with torch.no_grad():
-        style_features = encoder(style, ADAIN_STYLE_LAYERS)
-        content_features = encoder(content, (ADAIN_LAYER,))[ADAIN_LAYER]  # (N, 512, H/8, W/8)
-        target = adain(content_features, *mean_std(style_features[ADAIN_LAYER]))  # (N, 512, H/8, W/8)
-    output = decoder(target)  # (N, 3, H, W)
-    output_features = encoder(output, ADAIN_STYLE_LAYERS)
-    content_loss = F.mse_loss(output_features[ADAIN_LAYER], target)
-    style_loss = sum(statistics_loss(output_features[layer], style_features[layer]) for layer in ADAIN_STYLE_LAYERS)
-    return AdaINLosses(content_loss, style_loss, output)
-
-
-def evaluate_decoder(decoder: nn.Module, encoder: VGGEncoder, contents: Sequence[Tensor | str],
-                     styles: Sequence[Tensor | str], *, size: int = DEFAULT_CROP_SIZE,
-                     content_weight: float = DEFAULT_CONTENT_WEIGHT, style_weight: float = DEFAULT_STYLE_WEIGHT,
-                     batch_size: int = DEFAULT_BATCH_SIZE, device: str | torch.device = "cpu") -> dict:
-    """Held-out losses: the mean over every (content, style) pair, images resized to size².
-
-    Images are (3, H, W) tensors in [0, 1] or paths. The decoder runs in evaluation mode (batch
-    norm uses its running statistics) and is returned to the mode it was in.
-    """
-    from .imageio import load_image, resize_to
-
-    if not contents or not styles:
-        raise UsageError("evaluate_decoder needs at least one content and one style image")
-
-    def prepare(images: Sequence[Tensor | str]) -> Tensor:
-        loaded = [load_image(i) if not isinstance(i, Tensor) else i for i in images]
-        return torch.stack([resize_to(image, size, size) for image in loaded])  # (n, 3, size, size)
-
-    device = resolve_device(device)
-    content_batch, style_batch = prepare(contents).to(device), prepare(styles).to(device)
-    pairs = list(itertools.product(range(len(content_batch)), range(len(style_batch))))
-    encoder, was_training = encoder.to(device), decoder.training
-    decoder.to(device).eval()
-    sums = {"content": 0.0, "style": 0.0}
-    try:
-        with torch.no_grad():
-            for first in range(0, len(pairs), batch_size):
-                chunk = pairs[first:first + batch_size]
-                content = content_batch[[c for c, _ in chunk]]  # (b, 3, size, size)
-                style = style_batch[[s for _, s in chunk]]  # (b, 3, size, size)
-                losses = adain_losses(encoder, decoder, content, style)
-                # The style loss is a sum of per-pair means, the content loss a mean: both scale with b.
-                sums["content"] += float(losses.content) * len(chunk)
-                sums["style"] += float(losses.style) * len(chunk)
-    finally:
-        decoder.train(was_training)
-    content_loss, style_loss = sums["content"] / len(pairs), sums["style"] / len(pairs)
-    return {"content": content_loss, "style": style_loss,
-            "total": content_weight * content_loss + style_weight * style_loss, "pairs": len(pairs)}
-
-
-# ---------------------------------------------------------------------------------------------
-# Running
 
 
 @dataclass
@@ -264,38 +94,6 @@ class Throughput:
         rate = self._images / max(self._seconds, 1e-9)
         self._images, self._seconds = 0, 0.0
         return rate
-
-
-class StopSignals:
-    """Turns SIGINT/SIGTERM into a request to stop after the current step (main thread only).
-
-    Further signals are ignored until the run has written its checkpoint; SIGKILL still works.
-    """
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled and threading.current_thread() is threading.main_thread()
-        self.received: int | None = None
-        self._previous: dict[int, object] = {}
-
-    def _handle(self, signum: int, frame) -> None:
-        if self.received is None:
-            self.received = signum
-
-    def __enter__(self) -> "StopSignals":
-        if self.enabled:
-            for signum in STOP_SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-
-def load_run_config(checkpoint: str | Path) -> TrainConfig:
-    """The configuration stored in a checkpoint (file or folder), e.g. to resume it with changes."""
-    _, state = resolve_checkpoint(checkpoint)
-    return TrainConfig.from_dict(state["config"])
 
 
 def _build_decoder(norm: str, seed: int) -> Decoder:
@@ -342,7 +140,7 @@ class Trainer:
 
     def _merge_resumed(self, config: TrainConfig, checkpoint: Checkpoint, state: dict) -> TrainConfig:
         saved = TrainConfig.from_dict(state["config"])
-        differing = [f"--{_flag(name)} {getattr(config, name)} (checkpoint: {getattr(saved, name)})"
+        differing = [f"--{flag(name)} {getattr(config, name)} (checkpoint: {getattr(saved, name)})"
                      for name in RUN_FIELDS if getattr(config, name) != getattr(saved, name)]
         if differing:
             raise UsageError(f"a resumed run keeps its settings; these differ from the checkpoint's: "
@@ -383,8 +181,8 @@ class Trainer:
 
     def _build_models(self, encoder: VGGEncoder | None, resumed: tuple[Checkpoint, dict] | None) -> None:
         """Encoder, decoder (new or from the checkpoint), DDP wrapper and Adam (restored when resuming)."""
-        from .provenance import encoder_info
-        from .weights import load_encoder
+        from ..provenance import encoder_info
+        from ..weights import load_encoder
 
         if encoder is None:
             encoder = load_encoder(self.config.weights)
@@ -505,7 +303,7 @@ class Trainer:
     def preview(self, iteration: int, content: Tensor, style: Tensor, output: Tensor) -> None:
         from torchvision.utils import make_grid
 
-        from .imageio import save_image
+        from ..imageio import save_image
 
         columns = min(PREVIEW_COLUMNS, len(content))
         rows = torch.cat([content[:columns], style[:columns], output[:columns].clamp(0, 1)]).float().cpu()

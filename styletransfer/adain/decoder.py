@@ -1,4 +1,4 @@
-"""AdaIN (Huang & Belongie 2017): encoder to relu4_1, adaptive instance normalization, decoder.
+"""The AdaIN decoder and the encoder–decoder pair it forms with a VGG19 encoder.
 
 The decoder mirrors VGG19 up to relu4_1 with nearest upsampling and reflection-padded 3x3 convs.
 Built with norm ``none`` its ``nn.Sequential`` children are exactly pytorch-AdaIN's
@@ -15,47 +15,17 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
-from .encoder import VGGEncoder
-from .errors import WeightsError
-from .norms import make_norm
+from ..encoder import VGGEncoder
+from ..errors import WeightsError
+from ..norms import make_norm
+from .functional import ADAIN_LAYER, mean_std
 
-ADAIN_LAYER = "relu4_1"
-ADAIN_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
-ADAIN_EPS = 1e-5
 # Decoder plan: (in, out) conv blocks and "up" for 2x nearest upsampling; the last conv has no ReLU.
 DECODER_PLAN: tuple = (
     (512, 256), "up", (256, 256), (256, 256), (256, 256), (256, 128), "up",
     (128, 128), (128, 64), "up", (64, 64), (64, 3),
 )  # fmt: skip
 DECODER_LAYOUT = "pytorch-AdaIN decoder.pth: nn.Sequential keys 1, 5, 8, 11, 14, 18, 21, 25, 28 (.weight/.bias)"
-
-
-def mean_std(features: Tensor, eps: float = ADAIN_EPS) -> tuple[Tensor, Tensor]:
-    """Per-instance channel mean and std as pytorch-AdaIN computes them: unbiased var + eps.
-
-    Returns two (N, C, 1, 1) tensors.
-    """
-    n, c = features.shape[:2]
-    flat = features.reshape(n, c, -1)  # (N, C, H*W)
-    std = (flat.var(dim=2) + eps).sqrt()
-    return flat.mean(dim=2).view(n, c, 1, 1), std.view(n, c, 1, 1)
-
-
-def adain(content: Tensor, style_mean: Tensor, style_std: Tensor, eps: float = ADAIN_EPS) -> Tensor:
-    """AdaIN(x, y) = σ(y)·(x − μ(x))/σ(x) + μ(y), per instance and channel."""
-    mean, std = mean_std(content, eps)
-    return (content - mean) / std * style_std + style_mean
-
-
-def adain_affine(content_mean: Tensor, content_std: Tensor, style_mean: Tensor, style_std: Tensor,
-                 alpha: float = 1.0) -> tuple[Tensor, Tensor]:
-    """AdaIN blended with the content, α·AdaIN(x) + (1 − α)·x, as a per-channel affine map.
-
-    Returns (scale, shift) with x·scale + shift equal to it: scale = α·σ(y)/σ(x) + 1 − α and
-    shift = α·(μ(y) − μ(x)·σ(y)/σ(x)). Statistics broadcast like (N, C, 1, 1).
-    """
-    ratio = style_std / content_std
-    return alpha * ratio + (1 - alpha), alpha * (style_mean - content_mean * ratio)
 
 
 class Decoder(nn.Sequential):
@@ -83,7 +53,7 @@ def save_decoder(decoder: Decoder, path: str | os.PathLike, config: dict) -> Pat
     """Write decoder weights as safetensors with ``config`` (JSON) in the header, atomically."""
     from safetensors.torch import save as save_bytes
 
-    from .files import atomic_write
+    from ..files import atomic_write
 
     state = {k: v.detach().cpu().contiguous() for k, v in decoder.state_dict().items()}
     metadata = {"format": "styletransfer-adain-decoder", "config": json.dumps({**config, "norm": decoder.norm})}
@@ -94,11 +64,11 @@ def save_decoder(decoder: Decoder, path: str | os.PathLike, config: dict) -> Pat
 def load_decoder(path: str | os.PathLike) -> tuple[Decoder, dict]:
     """Load our safetensors decoder (norm from its metadata), pytorch-AdaIN's decoder.pth, or
     the cached file of a downloaded manifest entry such as ``adain-decoder``."""
-    from .weights import load_state_file
+    from ..weights import load_state_file
 
     path = Path(path).expanduser()
     if not path.exists():  # maybe a manifest name such as "adain-decoder", downloaded earlier
-        from .hub import resolve_weights_path
+        from ..hub import resolve_weights_path
 
         path = resolve_weights_path(str(path), kind="decoder")
     state = load_state_file(path)
@@ -132,7 +102,9 @@ def _key_order(key: str) -> tuple:
 
 
 class AdaINModel(nn.Module):
-    """Encoder (to relu4_1) + AdaIN + decoder, as used at inference and in training."""
+    """The networks of AdaIN: the encoder (to relu4_1) and the decoder. AdaIN itself is applied
+    in one place, :class:`~styletransfer.adain.stylizer.AdaINStylizer` (training builds its
+    target with :func:`~styletransfer.adain.functional.adain`), so this holds no forward pass."""
 
     def __init__(self, encoder: VGGEncoder, decoder: Decoder) -> None:
         super().__init__()
@@ -144,9 +116,3 @@ class AdaINModel(nn.Module):
     def style_statistics(self, style: Tensor) -> tuple[Tensor, Tensor]:
         """μ and σ of the style's relu4_1 features; compute once, reuse for many contents."""
         return mean_std(self.encode(style).float())  # statistics in float32 whatever the network's dtype
-
-    def forward(self, content: Tensor, style_mean: Tensor, style_std: Tensor, alpha: float = 1.0) -> Tensor:
-        features = self.encode(content)
-        target = adain(features, style_mean, style_std)
-        target = alpha * target + (1 - alpha) * features
-        return self.decoder(target)

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .errors import WeightsError
-from .norms import make_norm
+from ..errors import WeightsError
+from ..norms import make_norm
 
 DOWNSAMPLING = 4  # two stride-2 convs
 OUTER_KERNEL = 9  # first and last conv, as in Johnson et al.
@@ -109,7 +109,7 @@ def save_transformer(net: TransformerNet, path: str | os.PathLike, metadata: dic
     """Weights (and BN running statistics) as safetensors, the config as JSON in the header."""
     from safetensors.torch import save as save_bytes
 
-    from .files import atomic_write
+    from ..files import atomic_write
 
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     header = {"format": FILE_FORMAT, "config": json.dumps(asdict(net.config)),
@@ -122,7 +122,7 @@ def load_transformer(path: str | os.PathLike) -> tuple[TransformerNet, dict]:
     """A network written by ``save_transformer`` (in eval mode) and its stored metadata."""
     from safetensors import safe_open
 
-    from .weights import load_state_file
+    from ..weights import load_state_file
 
     path = Path(path)
     state = load_state_file(path)

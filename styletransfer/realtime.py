@@ -1,0 +1,86 @@
+"""What the real-time (feed-forward) methods share: their settings checks and input preparation.
+
+AdaIN (:mod:`styletransfer.adain`) and Magenta (:mod:`styletransfer.magenta`) both take
+``alpha``, style blend weights, colour preservation, content and style sizes and a precision,
+resize inputs by their shorter side (optionally centre-cropped), and pad the content to their
+networks' stride so that the output has exactly the content's size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Sequence, TypeVar
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import color
+from .errors import ImageError, UsageError
+from .imageio import MIN_SIDE, resize_edge
+from .precision import dtype_of
+
+T = TypeVar("T")
+
+
+def check_feedforward_settings(config) -> None:
+    """The settings every feed-forward config has (alpha, style_weights, preserve_color,
+    content_size, style_size, precision), each refused with a usage error when out of range."""
+    if not (isinstance(config.alpha, (int, float)) and 0.0 <= config.alpha <= 1.0):
+        raise UsageError(f"--alpha must be between 0 and 1, got {config.alpha}")
+    weights = config.style_weights
+    if weights is not None and (any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0):
+        raise UsageError(f"style interpolation weights must be ≥ 0 with a positive sum, got {weights}")
+    color.get(config.preserve_color)
+    for flag, size in (("--content-size", config.content_size), ("--style-size", config.style_size)):
+        if size != 0 and size < MIN_SIDE:
+            raise UsageError(f"{flag} must be 0 (keep the original size) or ≥ {MIN_SIDE}, got {size}")
+    dtype_of(config.precision)
+
+
+def center_crop(image: Tensor) -> Tensor:
+    """The central square of a (…, H, W) image, its side the shorter edge."""
+    height, width = image.shape[-2:]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return image[..., top:top + side, left:left + side]
+
+
+def prepare_image(image: Tensor, size: int, crop: bool) -> Tensor:
+    """Resize so the shorter edge is ``size`` (0 keeps it), then optionally centre crop."""
+    image = resize_edge(image, size, edge="short")
+    return center_crop(image) if crop else image
+
+
+def pad_to_multiple(image: Tensor, multiple: int) -> Tensor:
+    """Reflect-pad a (N, C, H, W) batch at the bottom and right to multiples of ``multiple``."""
+    height, width = image.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if not (pad_h or pad_w):
+        return image
+    return F.pad(image, (0, pad_w, 0, pad_h), mode="reflect")  # (N, C, H + pad_h, W + pad_w)
+
+
+def check_prepared(image: Tensor, what: str, flag: str, method: str) -> Tensor:
+    """``image`` when its shorter side is at least MIN_SIDE after resizing; else a one-line error."""
+    if min(image.shape[-2:]) < MIN_SIDE:
+        raise ImageError(f"the {what} image is {image.shape[-1]}x{image.shape[-2]} after resizing, smaller "
+                         f"than the {MIN_SIDE}px {method} needs: use a larger image or {flag}")
+    return image
+
+
+def weighted_average(items: Sequence[T], weights: Sequence[float] | None = None) -> T:
+    """Σ w_i·x_i with the weights normalised to sum 1 (equal when not given): how every
+    feed-forward method blends several styles. ``items`` are tensors, or dataclasses of tensors
+    (AdaIN's (μ, σ), WCT's (μ, Σ)) averaged field by field."""
+    if weights is None:
+        if len(items) == 1:
+            return items[0]
+        weights = [1.0] * len(items)
+    if len(weights) != len(items):
+        raise UsageError(f"{len(weights)} style interpolation weights for {len(items)} styles: give one per style")
+    shares = [w / float(sum(weights)) for w in weights]
+    if dataclasses.is_dataclass(items[0]):
+        return type(items[0])(**{field.name: sum(share * getattr(item, field.name) for share, item in zip(shares, items))
+                                 for field in dataclasses.fields(items[0])})
+    return sum(share * item for share, item in zip(shares, items))
