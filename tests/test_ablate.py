@@ -145,8 +145,23 @@ def test_reestimate_bn_changes_only_bn_buffers_and_recomputes_target_statistics(
     with torch.no_grad():
         inputs = first_conv(model.features[0][0](target))  # (N, C, H, W)
     assert torch.allclose(first_bn.running_mean, inputs.mean(dim=(0, 2, 3)), atol=1e-6)
+    pooled = inputs.transpose(0, 1).flatten(1).var(dim=1, unbiased=True)  # over every target position at once
+    assert torch.allclose(first_bn.running_var, pooled, rtol=1e-5)
     per_batch_var = torch.stack([b.var(dim=(0, 2, 3), unbiased=True) for b in inputs.split(8)]).mean(0)
-    assert torch.allclose(first_bn.running_var, per_batch_var, rtol=1e-5)
+    assert not torch.allclose(first_bn.running_var, per_batch_var, rtol=1e-3)  # the old, biased-low estimate
+    # Every later BN sees its inputs computed with the re-estimated statistics upstream: one batch of all
+    # the target images through the adapted network in eval mode gives the same statistics.
+    seen = {}
+    hooks = [layer.register_forward_pre_hook(lambda m, i, key=k: seen.__setitem__(key, i[0]))
+             for k, layer in enumerate(layers)]
+    with torch.no_grad():
+        model(target)
+    for hook in hooks:
+        hook.remove()
+    for k, layer in enumerate(layers):
+        x = seen[k].transpose(0, 1).flatten(1)
+        assert torch.allclose(layer.running_mean, x.mean(dim=1), atol=1e-5)
+        assert torch.allclose(layer.running_var, x.var(dim=1, unbiased=True), rtol=1e-4, atol=1e-6)
 
 
 def test_reestimate_bn_needs_bn_layers():
@@ -399,3 +414,47 @@ def test_cli_default_imagenet_weights_offline_is_one_line_error_and_writes_nothi
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "--weights" in errors[0]
     assert not (tmp_path / "s").exists()
+
+
+# --- ablate moments ---------------------------------------------------------------------------------
+
+
+def test_ablate_moments_matches_each_level_and_tests_the_judge_paired(tmp_path):
+    from conftest import write_image
+
+    (tmp_path / "c").mkdir()
+    (tmp_path / "s").mkdir()
+    for i in range(2):
+        write_image(tmp_path / "c" / f"c{i}.png", 40, 30, seed=i)
+    write_image(tmp_path / "s" / "s.png", 36, 36, seed=7)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [
+        "ablate", "moments", "-o", str(out), "--weights", "random", "--levels", "gram,bn-stats,mean-cov",
+        "--content-dir", str(tmp_path / "c"), "--style-dir", str(tmp_path / "s"), "--size", "32", "--steps", "2",
+        "--calibrate", "2", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    summary = results["summary"]
+    assert summary["methods"] == ["gram", "bn-stats", "mean-cov"] and summary["pairs"] == ["c0__s", "c1__s"]
+    reports = [json.loads((out / "pairs" / p / "report.json").read_text()) for p in summary["pairs"]]
+    for level in ("bn-stats", "mean-cov"):  # the paired differences recomputed from the pairs' own judges
+        differences = [r["judge"][level] - r["judge"]["gram"] for r in reports]
+        assert results["judge_vs_reference"][level]["mean"] == pytest.approx(sum(differences) / 2)
+        assert all(r["runs"][level]["calibration"]["target"] == pytest.approx(r["runs"]["gram"]["content_loss"])
+                   for r in reports)
+    markdown = (out / "results.md").read_text()
+    assert "Which statistics carry style?" in markdown and "significant" in markdown
+    refused = CliRunner().invoke(main, ["ablate", "moments", "-o", str(tmp_path / "o2"), "--levels", "gram,nope"])
+    assert refused.exit_code == 2 and "unknown style loss 'nope'" in refused.output
+
+
+def test_norm_arms_are_compared_with_instance_paired_by_seed():
+    arms = [{"norm": norm, "seed": seed, "final": {"total": total}}
+            for norm, totals in (("instance", (1.0, 2.0, 3.0)), ("batch", (1.5, 2.4, 3.6)), ("none", (0.0, 3.0, 3.0)))
+            for seed, total in enumerate(totals)]
+    paired = N.paired_comparisons(arms, ("batch", "instance", "none"))
+    assert set(paired) == {"batch", "none"}
+    assert paired["batch"]["mean"] == pytest.approx(0.5) and paired["batch"]["n"] == 3
+    assert paired["batch"]["significant"] is True  # 0.5, 0.4, 0.6: all worse than instance
+    assert paired["none"]["mean"] == pytest.approx(0.0) and paired["none"]["significant"] is False
+    assert N.paired_comparisons(arms, ("batch", "none")) == {}  # no reference arm

@@ -396,9 +396,15 @@ def test_calibration_stops_at_the_run_budget_and_keeps_the_closest_try():
     flat_then_jump = lambda w: 0.1 if w < 1000 else 0.9  # noqa: E731 - no slope to follow
     result = calibrate(flat_then_jump, target=0.5, start=20.0, runs=2)
     assert len(result.tried) == 2 and result.content_loss in (0.1, 0.9)
-    assert result.tried[1][0] == pytest.approx(100.0)  # slope 1 from one try: 20·(0.5/0.1), within MAX_STEP
+    # from one try the slope is INITIAL_SLOPE: 20·(0.5/0.1)^(1/0.2) = 20·3125, limited to a factor MAX_STEP
+    assert result.tried[1][0] == pytest.approx(2000.0)
     with pytest.raises(ValueError):
         calibrate(flat_then_jump, target=0.5, start=20.0, runs=0)
+    from styletransfer.compare.calibration import MAX_STEP, next_weight
+
+    # a nearly flat secant asks for an astronomically large step: bounded, no overflow
+    assert next_weight([(20.0, 0.1), (20.0 * 1e-6 + 20.0, 0.1000000001)], target=1e6) == pytest.approx(
+        (20.0 * 1e-6 + 20.0) * MAX_STEP)
 
 
 def test_compare_calibrates_each_method_to_the_first_methods_content_loss(tmp_path):
@@ -422,3 +428,92 @@ def test_compare_calibrates_each_method_to_the_first_methods_content_loss(tmp_pa
         assert runs[method]["content_loss"] == pytest.approx(calibration["content_loss"], rel=1e-6)
     assert any(note.startswith("calibrated strength") for note in report["notes"])
     assert "style weight" in (tmp_path / "out" / "report.md").read_text()
+
+
+# --- the judge and many pairs ----------------------------------------------------------------------
+
+
+def test_the_judge_scores_the_content_one_and_the_style_zero():
+    from styletransfer.compare.judge import EmbeddingJudge
+
+    g = torch.Generator().manual_seed(5)
+    content, style = torch.rand(3, 40, 56, generator=g), torch.rand(3, 40, 56, generator=g) ** 3
+    judge = EmbeddingJudge(content, style)
+    assert judge(content) == pytest.approx(1.0, rel=1e-5) and judge(style) == pytest.approx(0.0, abs=1e-6)
+    halfway = judge(0.5 * content + 0.5 * style)
+    assert 0 < halfway and math.isfinite(halfway)
+
+
+def fake_report(values: dict, judge: dict, content_loss: dict) -> dict:
+    methods, losses = list(values), list(next(iter(values.values())))
+    return {"matrix": {"methods": methods, "losses": losses, "normalized": values}, "judge": judge,
+            "runs": {m: {"content_loss": content_loss[m]} for m in methods}, "encoder": {"source": "random:0"},
+            "config": {}, "notes": ["n"], "merged": {}}
+
+
+def test_aggregate_gives_means_and_t_intervals_over_pairs():
+    from styletransfer.compare.pairs import aggregate, render_summary
+
+    reports = {
+        "a__x": fake_report({"gram": {"gram": 0.2, "bn-stats": 0.6}, "bn-stats": {"gram": 0.7, "bn-stats": 0.1}},
+                            {"gram": 0.5, "bn-stats": 0.9}, {"gram": 0.3, "bn-stats": 0.2}),
+        "b__x": fake_report({"gram": {"gram": 0.4, "bn-stats": 0.8}, "bn-stats": {"gram": 0.9, "bn-stats": 0.3}},
+                            {"gram": 0.7, "bn-stats": 1.1}, {"gram": 0.5, "bn-stats": 0.4}),
+    }
+    summary = aggregate(reports)
+    assert summary["columns"] == ["gram", "bn-stats", "judge"] and summary["pairs"] == ["a__x", "b__x"]
+    cell = summary["normalized"]["gram"]["gram"]
+    sd = math.sqrt(2 * 0.1**2)  # values 0.2 and 0.4
+    assert cell["mean"] == pytest.approx(0.3) and cell["half_width"] == pytest.approx(12.706 * sd / math.sqrt(2))
+    assert summary["normalized"]["bn-stats"]["judge"]["mean"] == pytest.approx(1.0)
+    assert summary["content_loss"]["gram"]["mean"] == pytest.approx(0.4)
+    assert summary["own_loss_below_one"] == {"gram": 2, "bn-stats": 2}
+    assert "0.3 ± " in render_summary(summary, "styletransfer compare ...")
+    reports["c__x"] = fake_report({"gram": {"gram": 0.1}}, {"gram": 0.5}, {"gram": 0.3})
+    with pytest.raises(ValueError, match="c__x"):
+        aggregate(reports)
+
+
+def test_compare_folders_runs_every_pair_and_writes_a_summary(tmp_path):
+    from styletransfer.compare.pairs import compare_folders
+
+    contents, styles = tmp_path / "contents", tmp_path / "styles"
+    contents.mkdir()
+    styles.mkdir()
+    for i, name in enumerate(("a.png", "b.png")):
+        write_image(contents / name, 40, 30, seed=i)
+    write_image(styles / "s.png", 36, 36, seed=9)
+    stylize_config = StylizeConfig(scales=(32,), steps=2, style_layers=("relu1_1", "relu2_1"),
+                                   content_layers=("relu2_1",))
+    config = CompareConfig(stylize=stylize_config, methods=("gram", "bn-stats"))
+    summary = compare_folders(contents, styles, tmp_path / "out", config, weights="random", device="cpu")
+    measured = [l for l in LOSSES if STYLE_LOSSES.get(l).cost == "linear" and l != "mmd-poly"]  # merged into gram
+    assert summary["pairs"] == ["a__s", "b__s"] and summary["columns"] == [*measured, "judge"]
+    assert summary["methods"] == ["gram", "bn-stats"]
+    for pair in summary["pairs"]:
+        report = json.loads((tmp_path / "out" / pair / "report.json").read_text())
+        assert set(report["judge"]) == {"gram", "bn-stats"}
+    assert summary["normalized"]["gram"]["judge"]["n"] == 2
+    written = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert written["normalized"] == summary["normalized"]
+    assert "mean ± 95% interval" in (tmp_path / "out" / "summary.md").read_text()
+    with pytest.raises(UsageError, match="summary.json"):  # nothing overwritten without --overwrite
+        compare_folders(contents, styles, tmp_path / "out", config, weights="random", device="cpu")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--content-dir", "c"], "--content-dir and --style-dir"),
+    (["a.png", "--content-dir", "c", "--style-dir", "s"], "no CONTENT or STYLE"),
+    (["a.png"], "give CONTENT and STYLE"),
+])
+def test_folder_comparison_flags_are_checked(tmp_path, args, needle):
+    result = run_cli("compare", *args, "-o", tmp_path / "out", "--weights", "random")
+    assert result.exit_code == 2 and needle in result.output and "Traceback" not in result.output
+
+
+def test_pair_notes_keep_each_note_once_and_the_calibration_note_in_general_words():
+    from styletransfer.compare.pairs import CALIBRATED_PAIRS_NOTE, pair_notes
+
+    notes = [["random weights", "calibrated strength: ... (0.184) ..."], ["random weights", "calibrated strength: (0.3)"]]
+    assert pair_notes(notes) == [CALIBRATED_PAIRS_NOTE, "random weights"]
+    assert pair_notes([["a"], ["b", "a"]]) == ["a", "b"]

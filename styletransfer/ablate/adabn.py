@@ -85,34 +85,46 @@ def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
 
 
 def reestimate_bn(model: nn.Module, batches: Iterable[Tensor]) -> int:
-    """adaBN: replace every BN layer's running statistics by those of ``batches``.
+    """adaBN: replace every BN layer's running statistics by the target data's own.
 
-    The running statistics are reset and recomputed as the cumulative average over the
-    batches (``momentum=None``), with only the BN layers in training mode and no gradients, so
-    no weight or affine parameter changes. Returns the number of images seen. The model is left
-    in eval mode; the BN layers' momentum is restored.
+    Layer by layer, in network order: with every earlier BN already re-estimated (and every
+    layer in eval mode, so nothing else changes), one pass over ``batches`` accumulates the
+    channel sums and sums of squares of this layer's inputs in float64; its running mean and
+    variance become the pooled mean and unbiased variance over all the target images' positions,
+    the statistics a BN layer would learn from the whole target set at once. (PyTorch's
+    cumulative average of per-batch unbiased variances is not the pooled variance: it leaves out
+    the spread of the batch means.) No weight, affine parameter or ``num_batches_tracked``
+    changes. Returns the number of images in ``batches``; the model is left in eval mode.
     """
     layers = batchnorm_layers(model)
     if not layers:
         raise UsageError("adaBN needs a network with batch-norm layers; this one has none")
-    momenta = [layer.momentum for layer in layers]
-    model.eval()
-    for layer in layers:
-        layer.reset_running_stats()
-        layer.momentum = None
-        layer.train()
-    seen = 0
-    try:
-        with torch.no_grad():
-            for batch in batches:
-                model(batch)
-                seen += batch.shape[0]
-    finally:
-        for layer, momentum in zip(layers, momenta):
-            layer.momentum = momentum
-        model.eval()
+    batches = list(batches)
+    seen = sum(batch.shape[0] for batch in batches)
     if seen == 0:
         raise UsageError("adaBN got no target images")
+    model.eval()
+    for layer in layers:
+        moments: dict[str, Tensor | int] = {"sum": 0, "squares": 0, "count": 0}
+
+        def accumulate(module, inputs, moments=moments):
+            x = inputs[0].detach().double().transpose(0, 1).flatten(1)  # (C, N·H·W)
+            moments["sum"] = moments["sum"] + x.sum(dim=1)
+            moments["squares"] = moments["squares"] + x.pow(2).sum(dim=1)
+            moments["count"] += x.shape[1]
+
+        handle = layer.register_forward_pre_hook(accumulate)
+        try:
+            with torch.no_grad():
+                for batch in batches:
+                    model(batch)
+        finally:
+            handle.remove()
+        count = moments["count"]
+        mean = moments["sum"] / count
+        variance = (moments["squares"] - count * mean**2) / max(count - 1, 1)
+        layer.running_mean.copy_(mean.to(layer.running_mean.dtype))
+        layer.running_var.copy_(variance.clamp_min(0).to(layer.running_var.dtype))
     return seen
 
 
@@ -202,8 +214,8 @@ def build_markdown(results: dict) -> str:
         f"A BN classifier ({config['classes']} shape classes, 32×32 px, width {config['width']}, "
         f"{config['iters']} Adam iterations of batch {config['batch_size']}) is trained on the source "
         f"domain and tested on {config['test_images']} images per domain. adaBN resets every BN layer's "
-        f"running statistics and recomputes them (cumulative average, `momentum=None`) on "
-        f"{config['adapt_images']} unlabeled target images in batches of {config['adapt_batch']}, keeping "
+        f"running statistics by the pooled mean and variance, layer by layer, of "
+        f"{config['adapt_images']} unlabeled target images (passed in batches of {config['adapt_batch']}), keeping "
         "every weight. All accuracies are in eval mode, in percent, mean ± std over seeds "
         f"{', '.join(map(str, config['seeds']))} (std with n − 1).\n"
     )

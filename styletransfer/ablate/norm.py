@@ -21,6 +21,7 @@ from ..encoder import VGGEncoder
 from ..errors import TrainingError, UsageError
 from ..norms import NORMS
 from .transform_net import TransformerConfig, TransformerNet, save_transformer
+from ..intervals import format_interval
 from ..markdown import markdown_table
 from . import report as R
 from .data import DEFAULT_CONTENT_DIR, DEFAULT_STYLE, ContentImages, check_assets, load_style
@@ -38,7 +39,7 @@ class NormConfig:
     """Settings of ``styletransfer ablate norm`` (the defaults are the full, GPU setting)."""
 
     norms: tuple[str, ...] = tuple(NORMS.names())
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     iters: int = 4000
     size: int = 256
     batch_size: int = 4
@@ -217,6 +218,24 @@ def summarize_arms(arms: list[dict], norms: tuple[str, ...]) -> dict:
     return summary
 
 
+PAIRED_REFERENCE = "instance"  # every other norm is compared with it, paired by seed
+
+
+def paired_comparisons(arms: list[dict], norms: tuple[str, ...], reference: str = PAIRED_REFERENCE,
+                       key: str = "total") -> dict[str, dict]:
+    """Per norm, the final held-out ``key`` minus the reference norm's, paired by seed (each seed's
+    arms share their initial weights and batches): mean, 95% interval and whether it excludes 0.
+    Empty without the reference arm; one seed gives no interval."""
+    from ..intervals import paired_difference
+
+    if reference not in norms:
+        return {}
+    final = {(a["norm"], a["seed"]): a["final"][key] for a in arms}
+    seeds = sorted({a["seed"] for a in arms})
+    return {norm: paired_difference([final[(norm, s)] for s in seeds], [final[(reference, s)] for s in seeds])
+            for norm in norms if norm != reference}
+
+
 def mean_curves(arms: list[dict], norms: tuple[str, ...], key: str = "total") -> dict[str, list[tuple[float, float]]]:
     """Held-out curve per norm, averaged over seeds (every seed has the same evaluation points)."""
     curves = {}
@@ -271,6 +290,15 @@ def build_markdown(results: dict) -> str:
                 "`train mode` is the same held-out evaluation with the network in training mode "
                 "(BN: statistics of each held-out batch). `output std` is the spatial standard deviation of the "
                 "held-out outputs (mean over images and channels): near 0 means the network outputs a constant image.\n")
+    paired = results.get("paired", {}).get("total")
+    if paired:
+        reference = results["paired"]["reference"]
+        text.append(f"Paired by seed against `{reference}` (final held-out total of the norm minus `{reference}`'s, "
+                    "same seed, same initial weights and batches): mean ± 95% interval; *significant*: the interval "
+                    "excludes 0 (paired t-test, 5%). One seed gives no interval.\n")
+        text.append(markdown_table(("norm", f"total − total({reference})", "significant"),
+                                   [(n, format_interval(d), "yes" if d["significant"] else "no")
+                                    for n, d in paired.items()]) + "\n")
     text.append(f"![held-out loss]({CURVES_PNG})\n\n![training loss]({TRAIN_CURVES_PNG})\n\n"
                 f"![held-out samples]({SAMPLES_PNG})\n")
     return "\n".join(text) + "\n"
@@ -313,6 +341,7 @@ def run(config: NormConfig, encoder: VGGEncoder, *, command: str, output_dir: st
         "environment": R.environment(device), "seconds": time.perf_counter() - start,
         "data": {"train_photos": data.train_names, "heldout_photos": data.heldout_names},
         "arms": arms, "summary": summarize_arms(arms, config.norms),
+        "paired": {"reference": PAIRED_REFERENCE, "total": paired_comparisons(arms, config.norms)},
     }
     save_png(line_plot(mean_curves(arms, config.norms), title="held-out loss (eval mode), mean over seeds",
                        xlabel="iteration", ylabel="content + style loss", log_y=True), output_dir / CURVES_PNG)

@@ -105,7 +105,7 @@ def ablate_group() -> None:
 @common_options
 @click.option("--weights", default="imagenet", show_default=True, help=WEIGHTS_HELP)
 @click.option("--norms", type=NAMES, default=None, help="Norms to compare (default all: none,batch,instance,layer,group).")
-@click.option("--seeds", type=SEEDS, default=None, help="Seeds, e.g. 0,1,2 (full: 0,1,2; quick: 0).")
+@click.option("--seeds", type=SEEDS, default=None, help="Seeds, e.g. 0,1,2 (full: 0,1,2,3,4; quick: 0).")
 @click.option("--iters", type=click.IntRange(min=1), default=None, help="Training iterations per arm (full 4000, quick 120).")
 @click.option("--size", type=click.IntRange(min=16), default=None, help="Training/eval image side (full 256, quick 64).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size (4).")
@@ -202,3 +202,32 @@ def adabn_command(ctx, output_dir, quick, device, threads, overwrite, progress, 
         s = results["summary"]["shifts"][shift]
         click.echo(f"{shift:>8}: target {100 * s['target_before']['mean']:.1f}% → {100 * s['target_after']['mean']:.1f}% "
                    f"after adaBN ({s['verdict']})")
+
+
+@ablate_group.command("moments")
+@common_options
+@click.option("--weights", default=None, help="Encoder weights (default magenta: real features, installed with the "
+                                               "package; imagenet where its weights are available).")
+@click.option("--levels", type=NAMES, default=None,
+              help="Losses to match, the first the reference (gram,mmd-linear,bn-stats,mean-cov,mmd-rbf,sliced-wasserstein).")
+@click.option("--content-dir", default=None, help="Content images (assets/content).")
+@click.option("--style-dir", default=None, help="Style images (assets/style): every content × style pair is run.")
+@click.option("--size", type=click.IntRange(min=16), default=None, help="Output long edge (full 384, quick 128).")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="L-BFGS evaluations (full 300, quick 80).")
+@click.option("--calibrate", type=click.IntRange(min=0), default=None,
+              help="Runs per level to match the reference's content loss (full 3, quick 2).")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed (0).")
+@click.pass_context
+def moments_command(ctx, output_dir, quick, device, threads, overwrite, progress, levels, **overrides) -> None:
+    """Match each level of the moment hierarchy on many pairs; measure with every level and a judge."""
+    from ..ablate import moments as M
+
+    config = _config(M.QUICK, M.MomentsConfig(), quick, device=device, levels=levels, **overrides).validate()
+
+    def work(command: str) -> dict:
+        return M.run(config, command=command, output_dir=output_dir, progress=progress)
+
+    results = _run(ctx, output_dir, overwrite, threads, work, M.build_markdown)
+    for level, difference in results["judge_vs_reference"].items():
+        click.echo(f"{level:>20}: judge − judge({results['reference']}) {difference['mean']:+.3f} "
+                   f"[{difference['low']:+.3f}, {difference['high']:+.3f}]")

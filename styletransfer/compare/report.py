@@ -7,6 +7,8 @@ from typing import Mapping, Sequence
 
 from ..markdown import markdown_table
 from ..memory import MEASURES
+from .judge import DESCRIPTION as JUDGE_DESCRIPTION
+from .judge import NAME as JUDGE
 from .matrix import diagonal
 from .selection import CompareConfig
 
@@ -29,7 +31,7 @@ NORMALIZATION_NOTE = ("normalized = Σ_l λ_l · L(output_l, style_l) / L(conten
 def build_report(*, command: str, content: str, style: str, size: Sequence[int], config: CompareConfig,
                  encoder: Mapping, decoder: Mapping | None, environment: Mapping, matrix: Mapping,
                  runs: Mapping[str, Mapping], identity: Mapping, notes: Sequence[str] = (),
-                 merged: Mapping[str, str] | None = None) -> dict:
+                 merged: Mapping[str, str] | None = None, judge: Mapping[str, float] | None = None) -> dict:
     """Assemble the report (what ``report.json`` holds) from measured pieces. ``merged``: methods
     left out because their objective is another's (``selection.same_objectives``)."""
     random_weights = str(encoder.get("source", "")).startswith("random")
@@ -59,6 +61,7 @@ def build_report(*, command: str, content: str, style: str, size: Sequence[int],
         "runs": {m: dict(r) for m, r in runs.items()},
         "memory_measures": {k: MEASURES[k] for k in dict.fromkeys(r["memory"]["measure"] for r in runs.values())},
         "identity": dict(identity),
+        "judge": dict(judge or {}),  # method → Magenta style-embedding distance over the content's (compare.judge)
         "grid": GRID_NAME,
     }
 
@@ -101,20 +104,24 @@ def render_markdown(report: Mapping) -> str:
                  f"style layers {', '.join(cfg['style_layers'])}, content layers {', '.join(cfg['content_layers'])}")
     env = report["environment"]
     lines.append(f"- device: {env.get('device')}, torch {env.get('torch')}, {env.get('cpu_threads', '?')} CPU threads")
-    lines += [""] + [f"> **Note:** {note}" for note in report["notes"]] + ([""] if report["notes"] else [])
+    lines += [""] + [line for note in report["notes"] for line in (f"> **Note:** {note}", "")]
     lines += [f"![comparison grid]({report['grid']})", ""]
 
     lines += ["## Cross-loss matrix", "",
               "Rows: the method used to stylise. Columns: the loss used to measure the output's distance to "
               "the style. Each value is divided, layer by layer, by the content image's own distance under "
               "that loss (the stylizer's normalisation): below 1 means closer to the style than the content "
-              "was. The diagonal (bold) is each formulation's own objective.", ""]
+              "was. The diagonal (bold) is each formulation's own objective."
+              + (f" `{JUDGE}`: {JUDGE_DESCRIPTION}, optimised by no method." if report.get("judge") else ""), ""]
     rows = []
+    judged = report.get("judge") or {}
     for method in matrix["methods"]:
         cells = [f"**{_number(v)}**" if loss == method else _number(v)
                  for loss, v in matrix["normalized"][method].items()]
+        cells += [_number(judged[method])] if judged else []
         rows.append([" ≡ ".join(f"`{m}`" for m in method_label(method, report.get("merged", {})).split(" ≡ ")), *cells])
-    lines += [markdown_table(["method \\ measured by", *[f"`{l}`" for l in losses]], rows), ""]
+    lines += [markdown_table(["method \\ measured by", *[f"`{l}`" for l in losses], *([f"`{JUDGE}`"] if judged else [])],
+                             rows), ""]
     verdict = report.get("diagonal_below_one")
     if verdict is not None:
         lines += [f"Every formulation's own loss below its value on the content image: **{'yes' if verdict else 'no'}**.", ""]

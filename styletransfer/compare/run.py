@@ -22,6 +22,7 @@ from ..methods import METHODS
 from ..optimize import stylize
 from .calibration import Calibration, calibrate
 from .grid import build_grid
+from .judge import SHARED_NETWORK_NOTE, EmbeddingJudge
 from .identity import gram_poly_identity
 from .matrix import StyleMeter, cross_loss_matrix, layer_weight_map
 from .report import GRID_NAME, REPORT_JSON, REPORT_MD, build_report, method_label, render_markdown
@@ -130,6 +131,10 @@ def compare_files(content: str | os.PathLike, style: str | os.PathLike, out_dir:
     meter = StyleMeter(encoder, content_s, style_s, base, measured)
     reference = meter.style_distances(content_s)
     content_features = meter.features(content_s)
+    judge = (EmbeddingJudge(content_s[0], style_s[0], device=torch_device, stylizer=stylizers.get("magenta"))
+             if config.judge else None)
+    if judge is not None and str(getattr(encoder.spec, "source", "")).startswith("magenta"):
+        notes = [*notes, SHARED_NETWORK_NOTE]
     identity = gram_poly_identity({l: content_features[l] for l in base.style_layers}, meter.style_features,
                                   max_positions=config.identity_positions, seed=base.seed)
 
@@ -148,7 +153,7 @@ def compare_files(content: str | os.PathLike, style: str | os.PathLike, out_dir:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(config.methods), desc="compare", unit="method")
-    calibration_target, calibrations = None, {}
+    calibration_target, calibrations, judged = None, {}, {}
     for method in config.methods:
         if bar is not None:
             bar.set_postfix(method=method, refresh=True)
@@ -192,6 +197,8 @@ def compare_files(content: str | os.PathLike, style: str | os.PathLike, out_dir:
         save_image_path = save_image(image, out_dir / f"{method}.png", metadata=metadata, inputs=inputs)
         batch = image.unsqueeze(0).to(torch_device)  # (1, 3, H, W)
         per_layer[method] = meter.style_distances(batch)
+        if judge is not None:
+            judged[method] = judge(image)
         outputs[method] = image
         runs[method] = {"seconds": seconds, "steps": steps, "content_loss": meter.content_loss(batch),
                         "memory": memory.usage.to_dict(), "image": save_image_path.name,
@@ -209,9 +216,11 @@ def compare_files(content: str | os.PathLike, style: str | os.PathLike, out_dir:
     environment["command"] = command
     report = build_report(command=command, content=str(content), style=str(style), size=(width, height),
                           config=config, encoder=weights_info, decoder=decoder_info, environment=environment,
-                          matrix=matrix, runs=runs, identity=identity, notes=notes, merged=merged)
+                          matrix=matrix, runs=runs, identity=identity, notes=notes, merged=merged, judge=judged)
     tiles = [(["content"], to_pil(content_s)), (["style"], to_pil(style_s))]
-    tiles += [([method_label(method, merged), f"{runs[method]['seconds']:.1f} s"], to_pil(outputs[method]))
+    # "=" in the picture: the grid's bitmap font has no "≡"
+    tiles += [([method_label(method, merged).replace(" ≡ ", " = "), f"{runs[method]['seconds']:.1f} s"],
+               to_pil(outputs[method]))
               for method in config.methods]
     grid = build_grid(tiles)
     atomic_write(out_dir / GRID_NAME, lambda stream: grid.save(stream, format="PNG", optimize=True))

@@ -22,6 +22,7 @@ class CompareConfig:
     methods: tuple[str, ...]
     identity_positions: int = IDENTITY_MAX_POSITIONS
     calibrate: int = 0  # > 0: up to this many runs per method to reach the first method's content loss
+    judge: bool = True  # score every output with the independent judge (compare.judge)
 
     def validate(self) -> "CompareConfig":
         self.stylize.validate()
