@@ -19,7 +19,9 @@ but which is not the exact objective.
 
 from __future__ import annotations
 
+import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Sequence
 
@@ -302,8 +304,14 @@ def _stylize(content: Tensor, styles: list[Tensor], encoder: VGGEncoder, config:
 def _optimise(x: Tensor, objective: Objective, config: StylizeConfig, steps: int, scale_index: int, size: int,
               history: list[dict], start: float, bar, callback) -> None:
     """Run the optimiser on ``x`` in place. A NaN or infinite objective or gradient stops it with a
-    ``NonFiniteError`` that carries the last iterate whose objective and gradient were finite."""
+    ``NonFiniteError`` that carries the last iterate whose objective and gradient were finite.
+
+    A run whose last evaluated objective is above the lowest one it saw (L-BFGS without a line
+    search can diverge: seen with bn-stats on the magenta encoder, objective 20 → 127) ends on the
+    iterate of that lowest objective instead of the diverged one. A run that is still descending
+    at its end keeps its final update, as before."""
     last_finite = x.detach().clone()  # (1, 3, H, W)
+    best = {"total": math.inf, "x": x.detach().clone(), "last": math.inf}
 
     def stop(what: str) -> NonFiniteError:
         return NonFiniteError(f"the {what} became NaN or infinite at evaluation {len(history)} (scale {size} px): "
@@ -332,9 +340,20 @@ def _optimise(x: Tensor, objective: Objective, config: StylizeConfig, steps: int
         total = evaluate()
         total.backward()
         check_gradient()
+        best["last"] = float(total.detach())
+        if best["last"] < best["total"]:
+            best["total"] = best["last"]
+            best["x"].copy_(x.detach())
         return total
 
     OPTIMIZERS.get(config.optimizer).run(x, step, steps, config.learning_rate)
+    if best["last"] > best["total"]:  # diverged: end on the best iterate seen
+        with torch.no_grad():
+            x.copy_(best["x"])
+        if best["last"] > DIVERGENCE_RATIO * best["total"]:
+            warnings.warn(f"the {config.optimizer} run at {size} px diverged (objective {best['total']:.4g} at best, "
+                          f"{best['last']:.4g} at the end): the output is its best iterate; lower --lr or try "
+                          "--optimizer adam", stacklevel=2)
 
 
 @dataclass(frozen=True)
@@ -347,6 +366,7 @@ class Optimizer:
 
 
 OPTIMIZERS: Registry[Optimizer] = Registry("optimizer")
+DIVERGENCE_RATIO = 2.0  # a run ending above twice its best objective is reported as diverged
 
 
 def _lbfgs(x: Tensor, step: Callable[[], Tensor], steps: int, lr: float) -> None:

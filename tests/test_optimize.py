@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from styletransfer.errors import UsageError
 from styletransfer.losses import STYLE_LOSSES
 from styletransfer.optimize import Objective, StylizeConfig, stylize
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SMALL = dict(scales=(48,), steps=8, style_layers=("relu1_1", "relu2_1", "relu3_1"), content_layers=("relu3_2",))
 
@@ -164,3 +168,28 @@ def test_every_registered_optimizer_lowers_the_objective(encoder, name):
     assert history[-1]["total"] < 0.8 * history[0]["total"]
     with pytest.raises(UsageError, match="did you mean 'adam'"):
         StylizeConfig(optimizer="adan").validate()
+
+
+def test_a_diverging_lbfgs_run_ends_on_its_best_iterate_and_says_so():
+    """L-BFGS without a line search diverges on this pair (bn-stats, magenta encoder: objective
+    20 → 127 at the end); the output is the best iterate it evaluated, with a warning."""
+    import warnings
+
+    from styletransfer.imageio import load_image, resize_edge
+    from styletransfer.weights import load_encoder
+
+    encoder = load_encoder("magenta")
+    content, style = load_image(ROOT / "assets/content/rocket.jpg"), load_image(ROOT / "assets/style/swirl.jpg")
+    config = StylizeConfig(losses=(("bn-stats", 1.0),), scales=(128,), steps=80).validate()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = stylize(content, style, encoder, config)
+    totals = [record["total"] for record in result.history]
+    assert totals[-1] > 2 * min(totals)  # it did diverge
+    assert any("diverged" in str(w.message) and "best iterate" in str(w.message) for w in caught)
+    working = resize_edge(content, 128).unsqueeze(0)
+    objective = Objective(encoder, working, [resize_edge(style, 128).unsqueeze(0)], config.for_encoder(encoder),
+                          torch.Generator().manual_seed(config.seed))
+    with torch.no_grad():
+        final, _ = objective(result.image.unsqueeze(0))
+    assert float(final) <= min(totals) * 1.01  # the best iterate, not the diverged one
