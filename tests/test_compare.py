@@ -342,13 +342,19 @@ def test_cpu_peak_memory_sees_a_large_temporary(monkeypatch):
 
     from styletransfer import memory
 
-    size = 64 * 2**20  # bytes; above glibc's largest mmap threshold, so freshly mapped pages
+    import mmap
+
+    size = 64 * 2**20  # bytes
     with memory.PeakMemory("cpu") as meter:
-        block = torch.ones(size // 4)
+        # fresh anonymous pages, each touched: resident whatever the allocator keeps from earlier tests
+        # (a malloc'd tensor here once reused freed memory and the RSS did not move)
+        block = mmap.mmap(-1, size)
+        for offset in range(0, size, mmap.PAGESIZE):
+            block[offset] = 1
         deadline = time.monotonic() + 5.0  # a loaded machine may delay the sampling thread
         while meter._peak - meter._start < size // 2 and time.monotonic() < deadline:
             time.sleep(memory.SAMPLE_INTERVAL_S)
-        del block
+        block.close()
     assert meter.usage.measure == "cpu-rss-sampled" and meter.usage.peak_bytes >= size // 2
     monkeypatch.setattr(memory, "STATM", Path("/nonexistent/statm"))  # a platform without /proc
     with memory.PeakMemory("cpu") as meter:
