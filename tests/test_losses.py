@@ -225,6 +225,9 @@ def test_bad_loss_options_are_usage_errors():
     with pytest.raises(UsageError, match="positive whole number, got 2.5"):
         build_style_loss("mmd-poly", y, degree=2.5)
     assert build_style_loss("mmd-poly", y, degree=3.0).degree == 3
+    # a word (--loss-param mmd-poly.degree=two arrives as a string) was a ValueError traceback
+    with pytest.raises(UsageError, match="mmd-poly degree must be a positive whole number, got 'two'"):
+        build_style_loss("mmd-poly", y, degree="two")
 
 
 def test_loss_params_are_checked_before_any_work():

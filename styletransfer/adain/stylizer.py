@@ -40,12 +40,12 @@ from ..errors import UsageError, WeightsError
 from ..imageio import check_mask_styles, grayscale, resize_to
 from ..norms import NORMS
 from ..precision import DEFAULT_PRECISION, check_precision
-from ..realtime import check_feedforward_settings, check_prepared, pad_to_multiple, prepare_image
+from ..realtime import check_feedforward_settings, check_prepared, pad_to_multiple, prepare_image, weighted_average
 from ..tiling import (DEFAULT_TILE_SIZE, FEATURE_STRIDE, TILE_THRESHOLD_PIXELS, Box, ChannelMoments, check_tile_size,
                       exact_halo, plan_tiles)
 from .decoder import DECODER_PLAN, AdaINModel
 from .functional import ADAIN_EPS, ADAIN_LAYER
-from .regions import StyleStatistics, accumulate, apply_affines, feature_mask, mix_statistics, region_affines
+from .regions import StyleStatistics, accumulate, apply_affines, feature_mask, region_affines
 
 DEFAULT_SIZE = 512  # pytorch-AdaIN's --content_size / --style_size (shorter side)
 MIN_TILE_SIZE = 2 * FEATURE_STRIDE
@@ -108,7 +108,8 @@ class DecoderStylizer:
     """What the stylizers of an encoder–decoder pair share (AdaIN here, WCT in ``styletransfer.wct``):
     the encoder check, the compute copy of the networks, input preparation, style statistics
     computed once, and the checks of ``stylize``'s styles. A subclass names itself (``label``),
-    its statistics type, and implements ``_statistics(prepared_style)`` and ``stylize``."""
+    its statistics type, and implements ``_statistics(prepared_style)`` and ``_transform`` (features to image);
+    ``stylize`` is shared."""
 
     label: ClassVar[str]
     statistics_type: ClassVar[type]
@@ -154,10 +155,6 @@ class DecoderStylizer:
     def _statistics(self, prepared_style: Tensor):
         raise NotImplementedError
 
-    def _mix(self, statistics: Sequence, weights: Sequence[float] | None):
-        """Several styles' statistics blended with the interpolation weights."""
-        raise NotImplementedError
-
     def _transform(self, padded: Tensor, foreground: Tensor | None, region_styles: Sequence) -> Tensor:
         """Encode a (1, 3, H', W') padded content, transform its features (one style per region), decode:
         (1, 3, H', W') in float32."""
@@ -179,7 +176,7 @@ class DecoderStylizer:
         padded = pad_to_multiple(content_p.unsqueeze(0), FEATURE_STRIDE)  # (1, 3, H', W'), multiples of 8
         cells = (padded.shape[-2] // FEATURE_STRIDE, padded.shape[-1] // FEATURE_STRIDE)
         foreground = None if mask is None else feature_mask(self._prepare_mask(mask, content), cells)  # (h, w)
-        region_styles = stats if mask is not None else [self._mix(stats, cfg.style_weights)]
+        region_styles = stats if mask is not None else [weighted_average(stats, cfg.style_weights)]
         output = self._transform(padded, foreground, region_styles)[0, :, :height, :width]  # (3, H, W)
         output = color.finish_output(output, content_p, cfg.preserve_color)
         return output.clamp(0, 1).cpu().contiguous()
@@ -250,9 +247,6 @@ class AdaINStylizer(DecoderStylizer):
             _, (moments,) = self._encode_tiles(image, plan_tiles(*image.shape[-2:], tile_size), None, keep=False)
             mean, std = moments.mean_std(ADAIN_EPS)
         return StyleStatistics(mean, std)
-
-    def _mix(self, statistics, weights):
-        return mix_statistics(statistics, weights)
 
     def _transform(self, padded, foreground, region_styles):
         """AdaIN as per-region affine maps of the relu4_1 features, in tiles when large."""

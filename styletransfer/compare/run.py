@@ -164,8 +164,10 @@ def compare_files(content: str | os.PathLike, style: str | os.PathLike, out_dir:
                 metadata = {"method": method, "config": stylizers[method].config.to_dict()}
                 if METHODS.get(method).needs_decoder:
                     metadata.update(decoder=decoder_info, weights=weights_info)
+                _synchronize(torch_device)
+                seconds, chosen, content_loss = time.perf_counter() - start, None, None
             else:
-                results: dict[float, tuple] = {}  # style weight → (result, content loss, seconds)
+                results: dict[float, tuple] = {}  # style weight → (result, its config, content loss, seconds)
 
                 def content_loss_at(style_weight: float) -> float:
                     begin = time.perf_counter()
@@ -186,13 +188,10 @@ def compare_files(content: str | os.PathLike, style: str | os.PathLike, out_dir:
                 else:
                     found = calibrate(content_loss_at, calibration_target, base.style_weight, runs=config.calibrate)
                     chosen, calibrations[method] = found.style_weight, found.to_dict()
-                result, method_config, _, _ = results[chosen]
+                # the chosen run alone: its seconds and content loss (the calibration's runs are in "calibration")
+                result, method_config, content_loss, seconds = results[chosen]
                 image, steps = result.image, len(result.history)  # (3, H, W)
                 metadata = {"method": "optimize", "config": method_config.to_dict(), "weights": weights_info}
-            _synchronize(torch_device)
-            seconds = time.perf_counter() - start
-            if method not in stylizers:  # the chosen run alone; the calibration's runs are in "calibration"
-                seconds = results[chosen][3]
         # measured on the float output the method produced, before 8-bit quantisation in the PNG
         save_image_path = save_image(image, out_dir / f"{method}.png", metadata=metadata, inputs=inputs)
         batch = image.unsqueeze(0).to(torch_device)  # (1, 3, H, W)
@@ -200,10 +199,10 @@ def compare_files(content: str | os.PathLike, style: str | os.PathLike, out_dir:
         if judge is not None:
             judged[method] = judge(image)
         outputs[method] = image
-        runs[method] = {"seconds": seconds, "steps": steps, "content_loss": meter.content_loss(batch),
+        runs[method] = {"seconds": seconds, "steps": steps,
+                        "content_loss": meter.content_loss(batch) if content_loss is None else content_loss,
                         "memory": memory.usage.to_dict(), "image": save_image_path.name,
-                        "style_weight": None if method in stylizers else chosen,
-                        "calibration": calibrations.get(method)}
+                        "style_weight": chosen, "calibration": calibrations.get(method)}
         if bar is not None:
             bar.update(1)
     if bar is not None:

@@ -116,11 +116,7 @@ class PolyMMDLoss(StyleLoss):
 
     def __init__(self, target: Tensor, *, degree: int = 2, c: float = 0.0,
                  generator: torch.Generator | None = None) -> None:
-        if isinstance(degree, bool) or float(degree) != int(float(degree)) or float(degree) < 1:
-            from ..errors import UsageError
-
-            raise UsageError(f"mmd-poly degree must be a positive whole number, got {degree}")
-        self.degree, self.c = int(degree), float(c)
+        self.degree, self.c = _positive_int(self.name, "degree", degree), float(c)
         super().__init__(target, generator=generator)
 
     @classmethod
@@ -219,7 +215,8 @@ class BNStatsLoss(StyleLoss):
 
 
 def _positive_int(loss: str, option: str, value) -> int:
-    """``value`` as a whole number ≥ 1, or a UsageError naming the option (as mmd-poly's degree)."""
+    """``value`` as a whole number ≥ 1, or a UsageError naming the option (mmd-poly's degree,
+    sliced-wasserstein's directions, mrf's patch size and stride)."""
     whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
     if isinstance(value, bool) or not whole or value < 1:
         from ..errors import UsageError

@@ -110,9 +110,6 @@ class WCTStylizer(DecoderStylizer):
     def _statistics(self, prepared_style: Tensor) -> WCTStatistics:
         return WCTStatistics(*feature_moments(self._encode(prepared_style.unsqueeze(0))))  # (1, C), (1, C, C)
 
-    def _mix(self, statistics, weights):
-        return mix_statistics(statistics, weights)
-
     def _transform(self, padded, foreground, region_styles):
         """Whitening and colouring (one (T, b) per region) of the whole relu4_1 map, then the decoder."""
         features = self._encode(padded)  # (1, C, H'/8, W'/8)
