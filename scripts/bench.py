@@ -43,6 +43,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+from styletransfer.optimize import DEFAULT_OPTIMIZER  # noqa: E402
+
 PSNR_GUARD_DB = 40.0  # bf16 output vs fp32 output
 TILED_PSNR_GUARD_DB = 35.0  # tiled vs untiled
 STYLE_WEIGHT, CONTENT_WEIGHT, TV_WEIGHT = 20.0, 1.0, 1e-3  # the package's defaults, for the baseline
@@ -593,7 +595,7 @@ def row_ttr_ours(args, device) -> dict:
                 raise _Reached
 
     config = StylizeConfig(scales=scales, steps_per_scale=steps, style_weight=STYLE_WEIGHT,
-                           content_weight=CONTENT_WEIGHT, tv_weight=TV_WEIGHT)
+                           content_weight=CONTENT_WEIGHT, tv_weight=TV_WEIGHT, optimizer=args.optimizer)
     start = time.perf_counter()
     try:
         stylize(content[0].cpu(), style[0].cpu(), encoder, config, device=device, callback=watch)
@@ -822,11 +824,13 @@ def run_benchmarks(args, s: dict, report: Report) -> None:
     if "ttr" in wanted:
         size = s["ttr_size"]
         base = run_row(args, "ttr_baseline", size=size, steps=s["ttr_steps"])
-        schedules = {"coarse to fine": (s["ttr_scales"], s["ttr_steps_per_scale"]),
-                     "single scale": ([size], [s["ttr_steps_per_scale"][-1]])}
-        for label, (scales, steps) in schedules.items():
+        fine = [s["ttr_steps_per_scale"][-1]]
+        schedules = {"coarse to fine": (s["ttr_scales"], s["ttr_steps_per_scale"], DEFAULT_OPTIMIZER),
+                     "single scale": ([size], fine, DEFAULT_OPTIMIZER),
+                     "single scale, lbfgs (no line search, as the baseline)": ([size], fine, "lbfgs")}
+        for label, (scales, steps, optimizer) in schedules.items():
             ours = run_row(args, "ttr_ours", size=size, scales=",".join(map(str, scales)),
-                           steps_per_scale=",".join(map(str, steps)), target=base["objective"])
+                           steps_per_scale=",".join(map(str, steps)), target=base["objective"], optimizer=optimizer)
             reached = ours["seconds_to_target"] is not None
             outcome = (f"reached after {ours['evaluations']} evaluations (all scales)" if reached else
                        f"not reached in {ours['evaluations']} evaluations ({ours['seconds_total']:.0f} s), "
@@ -925,6 +929,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int)
     parser.add_argument("--steps-per-scale")
     parser.add_argument("--scales")
+    parser.add_argument("--optimizer", default=DEFAULT_OPTIMIZER, help="internal: the optimiser of a ttr_ours row")
     parser.add_argument("--target", type=float)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--count", type=int, default=1)

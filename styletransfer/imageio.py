@@ -188,17 +188,19 @@ def same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     return _same_file(a, b) or os.path.realpath(a) == os.path.realpath(b)
 
 
-def check_output_path(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = ()) -> Path:
-    """Validate an output path before any work: known extension, not one of the inputs."""
+def check_output_path(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), *,
+                      formats: Iterable[str] = OUTPUT_FORMATS, kind: str = "image", example: str = "out.png") -> Path:
+    """Validate an output path before any work: known extension (one of ``formats``; a ``kind``
+    such as a video clip names its own), not one of the inputs."""
     path = Path(path)
-    if path.suffix.lower() not in OUTPUT_FORMATS:
-        raise UsageError(f"output {str(path)!r}: unknown image extension; use one of "
-                         + ", ".join(sorted(OUTPUT_FORMATS)))
+    if path.suffix.lower() not in formats:
+        raise UsageError(f"output {str(path)!r}: unknown {kind} extension; use one of "
+                         + ", ".join(sorted(formats)))
     for source in inputs:
         if source is not None and same_path(path, source):
             raise UsageError(f"output {str(path)!r} is one of the input images; choose another name")
     if path.is_dir():
-        raise UsageError(f"output {str(path)!r} is a folder; give a file name such as out.png")
+        raise UsageError(f"output {str(path)!r} is a folder; give a file name such as {example}")
     return path
 
 

@@ -164,6 +164,26 @@ def test_reestimate_bn_changes_only_bn_buffers_and_recomputes_target_statistics(
         assert torch.allclose(layer.running_var, x.var(dim=1, unbiased=True), rtol=1e-4, atol=1e-6)
 
 
+def test_batch_statistics_control_normalises_each_batch_by_itself_and_leaves_the_model_alone():
+    """Train-mode BN on one batch of all the test images gives the predictions of the net
+    re-estimated on exactly those images, up to the biased/unbiased variance factor (n/(n−1),
+    n = images × positions, too small to move an argmax here)."""
+    torch.manual_seed(0)
+    model = A.ShapeClassifier(4, width=4).eval()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    images, labels = make_domain(32, torch.Generator().manual_seed(3), shift="invert", classes=4)
+    batch_stats = A.evaluate_batch_statistics(model, images, labels, 32, torch.device("cpu"))
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, state[name]), name
+    assert not model.training
+    adapted = A._adapted(model, images, A.AdaBNConfig(adapt_batch=32), torch.device("cpu"))
+    assert batch_stats == A.evaluate(adapted, images, labels, torch.device("cpu"))
+    for layer in A.batchnorm_layers(model):  # running statistics play no part in batch statistics
+        layer.running_mean.fill_(100.0)
+    assert A.evaluate_batch_statistics(model, images, labels, 32, torch.device("cpu")) == batch_stats
+    assert A.evaluate(model, images, labels, torch.device("cpu")) != batch_stats
+
+
 def test_reestimate_bn_needs_bn_layers():
     with pytest.raises(UsageError):
         A.reestimate_bn(nn.Sequential(nn.Conv2d(3, 3, 1)), [torch.rand(2, 3, 4, 4)])
@@ -215,8 +235,10 @@ def _arm(norm, seed, final, parameters=10):
     curve = [{"iteration": 0, "content": 1.0, "style": 1.0, "total": 6.0},
              {"iteration": 5, "content": 0.5, "style": 0.5, "total": 2 * final},
              {"iteration": 10, "content": 0.4, "style": 0.3, "total": final}]
-    return {"norm": norm, "seed": seed, "curve": curve, "train_curve": [3.0, 2.0, 1.0, 1.0], "final": curve[-1],
-            "final_train_mode": {"content": 0.4, "style": 0.3, "total": final}, "train_images_per_s": 10.0 + seed,
+    return {"norm": norm, "seed": seed, "lr": 1e-3, "curve": curve, "train_curve": [3.0, 2.0, 1.0, 1.0],
+            "final": curve[-1], "final_train_mode": {"content": 0.4, "style": 0.3, "total": final},
+            "final_reestimated": {"content": 0.4, "style": 0.2, "total": final / 2} if norm == "batch" else None,
+            "train_images_per_s": 10.0 + seed,
             "inference_images_per_s": 100.0, "output_std": 0.1, "parameters": parameters}
 
 
@@ -231,30 +253,49 @@ def test_norm_report_lists_every_arm_with_mean_and_std():
     assert N.mean_train_curves(arms, norms, window=2)["batch"] == [(2, 2.5), (4, 1.0)]
     config = {**N.asdict(N.QUICK), "norms": norms, "seeds": seeds,  # run() stores the encoder's layers
               "content_layer": "relu2_2", "style_layers": ("relu1_1", "relu2_1")}
+    sweep = {"batch": {"lr": 3e-3, "scores": {"0.0003": 2.0, "0.001": 1.5, "0.003": 1.25}},
+             "instance": {"lr": 1e-3, "scores": {"0.0003": 2.0, "0.001": 1.0, "0.003": math.inf}}}
     results = {"command": "styletransfer ablate norm -o x", "config": config, "environment": _env(), "seconds": 1.0,
                "weights": {"source": "random:0"}, "data": {"train_photos": ["a.jpg"], "heldout_photos": ["b.jpg"]},
-               "arms": arms, "summary": summary}
+               "sweep": sweep, "arms": arms, "summary": summary}
+    assert summary["batch"]["final_total_reestimated"]["mean"] == pytest.approx(0.75)
+    assert summary["instance"]["final_total_reestimated"] is None
     text = N.build_markdown(results)
     assert "styletransfer ablate norm -o x" in text and "random weights" in text
-    rows = [line for line in text.splitlines() if line.startswith("| batch") or line.startswith("| instance")]
+    assert "| batch | 2 | 1.5 | 1.25 | 0.003 |" in text and "| instance | 2 | 1 | inf | 0.001 |" in text  # the sweep
+    rows = [line for line in text.splitlines() if line.startswith("| batch | 0.003 |")
+            or line.startswith("| instance | 0.001 |")]
     assert len(rows) == 2 and "1.5 ± 0.7071" in rows[0] and "2.5 ± 0.7071" in rows[1]
+    assert "0.75 ± 0.3536" in rows[0] and "| — |" in rows[1]  # BN re-estimated; instance has none
     assert "Lowest final held-out total: **batch**" in text
 
 
-def test_adabn_report_lists_every_seed_and_shift():
+def test_adabn_report_lists_every_seed_and_shift_with_controls_and_paired_tests():
     shifts = ("noise", "invert")
     runs = [{"seed": s, "source_accuracy": 0.9 + 0.02 * s, "shifts": {
-        "noise": {"target_before": 0.3, "target_after": 0.5 + 0.1 * s, "gain": 0.2 + 0.1 * s, "source_after": 0.8},
-        "invert": {"target_before": 0.2, "target_after": 0.2, "gain": 0.0, "source_after": 0.7}}} for s in (0, 1, 2)]
+        "noise": {"target_before": 0.3, "target_after": 0.5 + 0.1 * s, "gain": 0.2 + 0.1 * s, "source_after": 0.8,
+                  "target_source_reestimated": 0.3 + 0.01 * s, "target_batch_stats": 0.55 + 0.1 * s},
+        "invert": {"target_before": 0.2, "target_after": 0.2, "gain": 0.0, "source_after": 0.7,
+                   "target_source_reestimated": 0.2, "target_batch_stats": 0.2}}} for s in (0, 1, 2)]
     summary = A.summarize_runs(runs, shifts)
     assert summary["source_accuracy"]["mean"] == pytest.approx(0.92) and summary["source_accuracy"]["std"] == pytest.approx(0.02)
     assert summary["shifts"]["noise"]["gain"]["mean"] == pytest.approx(0.3)
     assert summary["shifts"]["noise"]["verdict"] == "helps" and summary["shifts"]["invert"]["verdict"] == "no clear effect"
+    paired = summary["shifts"]["noise"]["paired"]
+    # adaBN − before: differences 0.2, 0.3, 0.4 → mean 0.3, sd 0.1, half width t(2) · 0.1 / √3
+    assert paired["target_before"]["mean"] == pytest.approx(0.3)
+    assert paired["target_before"]["half_width"] == pytest.approx(4.3027 * 0.1 / math.sqrt(3), rel=1e-3)
+    assert paired["target_before"]["significant"]
+    # adaBN − batch statistics: −0.05 every seed, no spread: a zero-width interval that excludes 0
+    assert paired["target_batch_stats"]["mean"] == pytest.approx(-0.05) and paired["target_batch_stats"]["significant"]
+    assert not summary["shifts"]["invert"]["paired"]["target_source_reestimated"]["significant"]  # all zero
     config = {**A.asdict(A.QUICK), "shifts": shifts}
     results = {"command": "styletransfer ablate adabn -o y", "config": config, "environment": _env(), "seconds": 2.0,
                "clear_gain": 0.01, "runs": runs, "summary": summary}
     text = A.build_markdown(results)
-    assert "92.0 ± 2.0 %" in text and "| noise | 30.0 ± 0.0 | 60.0 ± 10.0 | 30.0 ± 10.0 | 80.0 ± 0.0 | helps |" in text
+    assert "92.0 ± 2.0 %" in text
+    assert "| noise | 30.0 ± 0.0 | 31.0 ± 1.0 | 65.0 ± 10.0 | 60.0 ± 10.0 | 80.0 ± 0.0 | helps |" in text
+    assert "| noise | 30 ± 25 (yes) | 29 ± 22 (yes) | -5 ± 0 (yes) |" in text
     for seed in (0, 1, 2):
         for shift in shifts:
             assert f"| {seed} | {shift} |" in text
@@ -348,10 +389,17 @@ def run_cli(*args):
 def test_cli_norm_smoke(tmp_path):
     out = tmp_path / "norm"
     result = run_cli("norm", "-o", out, "--quick", "--weights", "random", "--iters", 2, "--size", 32,
-                     "--eval-every", 1, "--heldout", 2, "--no-progress", "--save-nets")
+                     "--eval-every", 1, "--heldout", 2, "--no-progress", "--save-nets", "--seeds", "0,1",
+                     "--lr", "1e-3,1e-2")
     assert result.exit_code == 0, result.output
     data = json.loads((out / "results.json").read_text())
-    assert [a["norm"] for a in data["arms"]] == NORMS.names()
+    assert [a["norm"] for a in data["arms"]] == NORMS.names() * 2
+    for arm in data["arms"]:  # each arm trained at its norm's swept rate; only BN re-estimated
+        sweep = data["sweep"][arm["norm"]]
+        assert set(sweep["scores"]) == {"0.001", "0.01"} and arm["lr"] == sweep["lr"]
+        assert sweep["lr"] == min((1e-3, 1e-2), key=lambda lr: sweep["scores"][str(lr)])
+        assert (arm["final_reestimated"] is not None) == (arm["norm"] == "batch")
+    assert set(data["paired"]["total"]) == {"none", "batch", "batch (re-estimated)", "layer", "group"}
     assert all(len(a["curve"]) == 3 for a in data["arms"])  # iteration 0, 1, 2
     assert data["weights"]["source"] == "random:0" and data["config"]["iters"] == 2
     text = (out / "results.md").read_text()
@@ -458,3 +506,28 @@ def test_norm_arms_are_compared_with_instance_paired_by_seed():
     assert paired["batch"]["significant"] is True  # 0.5, 0.4, 0.6: all worse than instance
     assert paired["none"]["mean"] == pytest.approx(0.0) and paired["none"]["significant"] is False
     assert N.paired_comparisons(arms, ("batch", "none")) == {}  # no reference arm
+    for arm in arms:
+        if arm["norm"] == "batch":
+            arm["final_reestimated"] = {"total": arm["final"]["total"] - 0.5}
+    paired = N.paired_comparisons(arms, ("batch", "instance", "none"))
+    assert list(paired) == ["batch", "batch (re-estimated)", "none"]
+    assert paired["batch (re-estimated)"]["mean"] == pytest.approx(0.0)
+
+
+def test_the_learning_rate_sweep_picks_the_lowest_validation_loss_and_survives_a_nan(monkeypatch):
+    from styletransfer.errors import TrainingError
+
+    losses = {1e-3: 2.0, 3e-3: 1.0, 1e-2: None}  # None: the loss turned NaN at that rate
+
+    def fake_train_arm(norm, seed, config, data, loss, heldout, device, progress, *, lr, unlabeled=None):
+        assert seed == N.SWEEP_SEED and heldout == "validation"
+        if losses[lr] is None:
+            raise TrainingError("nan")
+        return N.ArmResult(norm=norm, seed=seed, lr=lr, final={"total": losses[lr]}), None
+
+    monkeypatch.setattr(N, "train_arm", fake_train_arm)
+    config = N.NormConfig(lrs=(1e-3, 3e-3, 1e-2))
+    sweep = N.sweep_learning_rate("batch", config, None, None, "validation", "cpu")
+    assert sweep == {"lr": 3e-3, "scores": {"0.001": 2.0, "0.003": 1.0, "0.01": math.inf}}
+    assert N.sweep_learning_rate("batch", N.NormConfig(lrs=(5e-4,)), None, None, "validation", "cpu") == \
+        {"lr": 5e-4, "scores": {}}

@@ -2,7 +2,17 @@
 statistics on unlabeled target images, keeping every learned weight.
 
 The experiment: a small BN CNN learns the synthetic shape task (``shapes``) on the source
-domain; it is evaluated on shifted target domains before and after adaBN, over several seeds.
+domain; it is evaluated on shifted target domains before and after adaBN, over ten seeds, beside
+two controls that separate adaptation from its ingredients:
+
+- *source re-estimation*: the same pooled re-estimation on unlabeled **source** images. It
+  replaces training's running averages by exact pooled statistics without seeing the target, so
+  adaBN − this isolates what the target's statistics bring.
+- *test-time batch statistics*: the unadapted net normalising each target test batch by that
+  batch's own statistics (train-mode BN, batches of ``adapt_batch``): adaptation without a
+  separate pass, at the price of predictions that depend on the batch.
+
+Each comparison is paired by seed (same net, same test images) with a 95% t-interval.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from tqdm.auto import tqdm
 
 from ..errors import UsageError
 from .transform_net import conv_block
+from ..intervals import format_interval
 from ..markdown import markdown_table
 from . import report as R
 from .metrics import CLEAR_GAIN, accuracy, gain_verdict
@@ -27,7 +38,7 @@ CLASSIFIER_NORM = "batch"
 KERNEL = 3
 EVAL_BATCH = 500
 # Random streams of one seed: training batches, and the fixed evaluation / adaptation sets.
-TRAIN_STREAM, SOURCE_TEST_STREAM, TARGET_TEST_STREAM, ADAPT_STREAM = 0, 1, 2, 3
+TRAIN_STREAM, SOURCE_TEST_STREAM, TARGET_TEST_STREAM, ADAPT_STREAM, SOURCE_ADAPT_STREAM = 0, 1, 2, 3, 4
 STREAMS = 1000  # seed · STREAMS + stream; iterations get their own offset below
 ITERATION_OFFSET = 10**6
 
@@ -37,7 +48,7 @@ class AdaBNConfig:
     """Settings of ``styletransfer ablate adabn`` (the defaults are the full setting)."""
 
     shifts: tuple[str, ...] = tuple(SHIFTS.names())
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    seeds: tuple[int, ...] = tuple(range(10))
     iters: int = 3000
     batch_size: int = 64
     lr: float = 2e-3
@@ -60,7 +71,7 @@ class AdaBNConfig:
         return self
 
 
-QUICK = AdaBNConfig(seeds=(0, 1, 2), iters=500, lr=3e-3, width=16, test_images=1000, adapt_images=1000)
+QUICK = AdaBNConfig(iters=500, lr=3e-3, width=16, test_images=1000, adapt_images=1000)
 
 
 class ShapeClassifier(nn.Module):
@@ -145,6 +156,24 @@ def evaluate(model: nn.Module, images: Tensor, labels: Tensor, device: torch.dev
     return accuracy(logits, labels)
 
 
+def evaluate_batch_statistics(model: nn.Module, images: Tensor, labels: Tensor, batch: int,
+                              device: torch.device) -> float:
+    """Accuracy with every BN layer normalising each test batch of ``batch`` images by that
+    batch's own statistics (train-mode BN); ``model`` itself is left untouched."""
+    probe = copy.deepcopy(model).eval()
+    for layer in batchnorm_layers(probe):
+        layer.train()  # the batch's statistics; the copy's running averages move and are thrown away
+    with torch.no_grad():
+        logits = torch.cat([probe(chunk).cpu() for chunk in _chunks(images, batch, device)])
+    return accuracy(logits, labels)
+
+
+def _adapted(model: nn.Module, images: Tensor, config: "AdaBNConfig", device: torch.device) -> nn.Module:
+    adapted = copy.deepcopy(model)
+    reestimate_bn(adapted, _chunks(images, config.adapt_batch, device))
+    return adapted
+
+
 def train_classifier(config: AdaBNConfig, seed: int, device: torch.device, progress: bool = False) -> tuple[nn.Module, list[float]]:
     """Train on freshly generated source batches (a pure function of the seed); returns the
     model and its training-loss curve."""
@@ -168,23 +197,37 @@ def train_classifier(config: AdaBNConfig, seed: int, device: torch.device, progr
     return model, losses
 
 
+ARMS = ("target_before", "target_source_reestimated", "target_batch_stats", "target_after")
+ARM_LABELS = {"target_before": "before (training's running averages)",
+              "target_source_reestimated": "control: re-estimated on the source",
+              "target_batch_stats": "control: test-time batch statistics",
+              "target_after": "adaBN (re-estimated on the target)"}
+# adaBN against each other arm, paired by seed: (arm, label of the difference)
+COMPARISONS = (("target_before", "adaBN − before"),
+               ("target_source_reestimated", "adaBN − source re-estimation"),
+               ("target_batch_stats", "adaBN − batch statistics"))
+
+
 def run_seed(config: AdaBNConfig, seed: int, device: torch.device, progress: bool = False) -> dict:
-    """Source accuracy, then per shift the target accuracy before and after adaBN."""
+    """Source accuracy, then per shift the target accuracy of every arm (``ARMS``)."""
     start = time.perf_counter()
     model, losses = train_classifier(config, seed, device, progress)
     source = make_domain(config.test_images, _generator(seed, SOURCE_TEST_STREAM), classes=config.classes)
+    unlabeled_source, _ = make_domain(config.adapt_images, _generator(seed, SOURCE_ADAPT_STREAM), classes=config.classes)
+    source_reestimated = _adapted(model, unlabeled_source, config, device)
     result = {"seed": seed, "source_accuracy": evaluate(model, *source, device), "final_train_loss": losses[-1],
-              "shifts": {}}
+              "source_accuracy_reestimated": evaluate(source_reestimated, *source, device), "shifts": {}}
     for shift in config.shifts:
         target = make_domain(config.test_images, _generator(seed, TARGET_TEST_STREAM), shift=shift,
                              classes=config.classes)
         unlabeled, _ = make_domain(config.adapt_images, _generator(seed, ADAPT_STREAM), shift=shift,
                                    classes=config.classes)
-        adapted = copy.deepcopy(model)
-        reestimate_bn(adapted, _chunks(unlabeled, config.adapt_batch, device))
+        adapted = _adapted(model, unlabeled, config, device)
         before, after = evaluate(model, *target, device), evaluate(adapted, *target, device)
         result["shifts"][shift] = {
             "target_before": before, "target_after": after, "gain": after - before,
+            "target_source_reestimated": evaluate(source_reestimated, *target, device),
+            "target_batch_stats": evaluate_batch_statistics(model, *target, config.adapt_batch, device),
             "source_after": evaluate(adapted, *source, device),  # what the adapted net keeps of the source
         }
     result["seconds"] = time.perf_counter() - start
@@ -192,15 +235,19 @@ def run_seed(config: AdaBNConfig, seed: int, device: torch.device, progress: boo
 
 
 def summarize_runs(runs: list[dict], shifts: Iterable[str]) -> dict:
-    """Mean ± std over seeds of every accuracy, and the verdict per shift."""
+    """Mean ± std over seeds of every accuracy, the verdict per shift, and adaBN against every
+    other arm paired by seed (``COMPARISONS``: mean difference, 95% interval, significance)."""
+    from ..intervals import paired_difference
+
     summary = {"source_accuracy": R.summarize(r["source_accuracy"] for r in runs), "shifts": {}}
     for shift in shifts:
         rows = [r["shifts"][shift] for r in runs]
         gains = [row["gain"] for row in rows]
         summary["shifts"][shift] = {
-            **{key: R.summarize(row[key] for row in rows) for key in ("target_before", "target_after", "gain",
-                                                                       "source_after")},
+            **{key: R.summarize(row[key] for row in rows) for key in (*ARMS, "gain", "source_after")},
             "verdict": gain_verdict(gains),
+            "paired": {arm: paired_difference([row["target_after"] for row in rows], [row[arm] for row in rows])
+                       for arm, _ in COMPARISONS},
         }
     return summary
 
@@ -216,28 +263,42 @@ def build_markdown(results: dict) -> str:
         f"domain and tested on {config['test_images']} images per domain. adaBN resets every BN layer's "
         f"running statistics by the pooled mean and variance, layer by layer, of "
         f"{config['adapt_images']} unlabeled target images (passed in batches of {config['adapt_batch']}), keeping "
-        "every weight. All accuracies are in eval mode, in percent, mean ± std over seeds "
+        "every weight. Accuracies are in eval mode (but the batch-statistics control's), in percent, mean ± std over seeds "
         f"{', '.join(map(str, config['seeds']))} (std with n − 1).\n"
     )
     text.append(f"Source accuracy: **{R.fmt_mean_std(summary['source_accuracy'], **pct)} %**\n")
+    text.append("Controls: *source re-est.* re-estimates the statistics the same way on as many unlabeled "
+                "**source** images (exact pooled statistics, no target); *batch stats* normalises each target "
+                f"test batch of {config['adapt_batch']} by its own statistics (train-mode BN, no adaptation pass).\n")
     rows = []
     for shift in config["shifts"]:
         s = summary["shifts"][shift]
-        rows.append((shift, R.fmt_mean_std(s["target_before"], **pct), R.fmt_mean_std(s["target_after"], **pct),
-                     R.fmt_mean_std(s["gain"], **pct), R.fmt_mean_std(s["source_after"], **pct), s["verdict"]))
-    text.append(markdown_table(("shift", "target before", "target after adaBN", "gain (points)",
-                                  "source acc. of adapted net", "verdict"), rows))
+        rows.append((shift, *(R.fmt_mean_std(s[arm], **pct) for arm in ARMS),
+                     R.fmt_mean_std(s["source_after"], **pct), s["verdict"]))
+    text.append(markdown_table(("shift", "target before", "source re-est.", "batch stats", "target after adaBN",
+                                "source acc. of adapted net", "verdict"), rows))
     text.append(f"\nVerdict: *helps* = every seed gains and the mean gain exceeds {100 * results['clear_gain']:.0f} "
                 "point; *hurts* = the reverse; otherwise *no clear effect*.\n")
+    text.append(f"adaBN against each arm, paired by seed (the same net and test images), in points: mean ± 95% "
+                f"interval over {len(results['runs'])} seeds; *yes*: the interval excludes 0 (paired t-test, 5%).\n")
+    paired_rows = []
+    for shift in config["shifts"]:
+        paired = summary["shifts"][shift]["paired"]
+        cells = []
+        for arm, _ in COMPARISONS:
+            d = {k: (100 * v if isinstance(v, float) else v) for k, v in paired[arm].items()}
+            cells.append(f"{format_interval(d)} ({'yes' if d['significant'] else 'no'})")
+        paired_rows.append((shift, *cells))
+    text.append(markdown_table(("shift", *(label for _, label in COMPARISONS)), paired_rows) + "\n")
     text.append("## Per seed\n")
     seed_rows = []
     for run in results["runs"]:
         for shift in config["shifts"]:
             s = run["shifts"][shift]
             seed_rows.append((run["seed"], shift, f"{100 * run['source_accuracy']:.1f}",
-                              f"{100 * s['target_before']:.1f}", f"{100 * s['target_after']:.1f}",
-                              f"{100 * s['gain']:+.1f}"))
-    text.append(markdown_table(("seed", "shift", "source", "target before", "target after", "gain"), seed_rows))
+                              *(f"{100 * s[arm]:.1f}" for arm in ARMS), f"{100 * s['gain']:+.1f}"))
+    text.append(markdown_table(("seed", "shift", "source", "target before", "source re-est.", "batch stats",
+                                "target after", "gain"), seed_rows))
     return "\n".join(text) + "\n"
 
 

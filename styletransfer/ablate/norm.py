@@ -1,14 +1,19 @@
 """Normalization ablation: one feed-forward stylisation network, trained once per norm.
 
 Every arm gets the same initial seed, the same batches in the same order and the same number
-of iterations; only the norm name given to ``TransformerNet`` differs. Held-out losses are
-measured in eval mode (BN: running statistics; every other norm: per-image statistics, as in
-training). The same losses with the network in train mode (BN: the held-out batch's own
-statistics) are reported beside them.
+of iterations; only the norm name given to ``TransformerNet`` and its learning rate differ. Each
+norm's learning rate comes from a small sweep (``lrs``): one run per rate on a seed no arm uses,
+scored on a validation draw distinct from the held-out test images, so no norm is judged at a
+rate that suits another. Held-out losses are measured in eval mode (BN: running statistics;
+every other norm: per-image statistics, as in training), in train mode (BN: the held-out batch's
+own statistics), and for BN once more with its statistics re-estimated (pooled, as adaBN does)
+on unlabeled images of the held-out kind: a control for BN's running averages.
 """
 
 from __future__ import annotations
 
+import copy
+import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -43,7 +48,7 @@ class NormConfig:
     iters: int = 4000
     size: int = 256
     batch_size: int = 4
-    lr: float = 1e-3
+    lrs: tuple[float, ...] = (3e-4, 1e-3, 3e-3)  # one value: no sweep
     width: int = 32
     residual_blocks: int = 5
     content_layer: str | None = None  # None: the encoder's perceptual_content_layer (VGG19: relu2_2)
@@ -67,6 +72,8 @@ class NormConfig:
             NORMS.get(name)
         if not self.seeds:
             raise UsageError("--seeds: give at least one seed")
+        if not self.lrs or any(lr <= 0 for lr in self.lrs):
+            raise UsageError(f"--lr: give one or more learning rates > 0, got {self.lrs}")
         if self.batch_size < 2 and any(NORMS.get(name).batch_statistics for name in self.norms):
             raise UsageError("--batch-size must be ≥ 2 for the batch-norm arm (one image has no batch statistics)")
         if self.heldout < 1 or self.eval_every < 1 or self.iters < 1:
@@ -81,7 +88,9 @@ class NormConfig:
         return self
 
 
-QUICK = NormConfig(seeds=(0,), iters=120, size=64, batch_size=4, width=16, residual_blocks=3,
+SWEEP_SEED = 10_000  # the learning-rate sweep's seed: no arm's
+VALIDATION_SEED = 1  # the sweep's scores and BN's re-estimation use this draw; the test set is draw 0
+QUICK = NormConfig(iters=120, size=64, batch_size=4, width=16, residual_blocks=3,
                    heldout=8, eval_every=12)
 
 
@@ -119,8 +128,10 @@ class ArmResult:
     seed: int
     curve: list[dict] = field(default_factory=list)  # held-out losses (eval mode) every eval_every
     train_curve: list[float] = field(default_factory=list)  # training total loss per iteration
+    lr: float = 0.0
     final: dict = field(default_factory=dict)
     final_train_mode: dict = field(default_factory=dict)
+    final_reestimated: dict | None = None  # BN only: statistics re-estimated on the validation draw
     output_std: float = 0.0  # spatial std of the held-out outputs, mean over images and channels; ~0: constant
     train_images_per_s: float = 0.0
     inference_images_per_s: float = 0.0
@@ -151,13 +162,16 @@ def _inference_speed(net: TransformerNet, images: Tensor, device: torch.device) 
 
 
 def train_arm(norm: str, seed: int, config: NormConfig, data: ContentImages, loss: PerceptualLoss,
-              heldout: Tensor, device: torch.device, progress: bool = False) -> tuple[ArmResult, TransformerNet]:
-    """Train one network; every arm of a seed sees the same initial RNG state and batches."""
+              heldout: Tensor, device: torch.device, progress: bool = False, *, lr: float,
+              unlabeled: Tensor | None = None) -> tuple[ArmResult, TransformerNet]:
+    """Train one network; every arm of a seed sees the same initial RNG state and batches. With
+    ``unlabeled`` images, a batch-statistics norm is also evaluated with its statistics
+    re-estimated on them."""
     torch.manual_seed(seed)
     net = TransformerNet(TransformerConfig(norm=norm, width=config.width,
                                            residual_blocks=config.residual_blocks)).to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
-    result = ArmResult(norm=norm, seed=seed, parameters=sum(p.numel() for p in net.parameters()))
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    result = ArmResult(norm=norm, seed=seed, lr=lr, parameters=sum(p.numel() for p in net.parameters()))
     result.curve.append({"iteration": 0, **asdict(Evaluation.of(net, loss, heldout, config))})
     train_seconds = 0.0
     bar = tqdm(range(1, config.iters + 1), desc=f"{norm:>8} seed {seed}", disable=not progress)
@@ -184,11 +198,34 @@ def train_arm(norm: str, seed: int, config: NormConfig, data: ContentImages, los
             bar.set_postfix(train=f"{result.train_curve[-1]:.3f}", heldout=f"{evaluation.total:.3f}", refresh=False)
     result.final = result.curve[-1]
     result.final_train_mode = asdict(Evaluation.of(net, loss, heldout, config, training=True))
+    if unlabeled is not None and NORMS.get(norm).batch_statistics:
+        from .adabn import reestimate_bn
+
+        reestimated = copy.deepcopy(net)
+        reestimate_bn(reestimated, unlabeled.split(config.batch_size))
+        result.final_reestimated = asdict(Evaluation.of(reestimated, loss, heldout, config))
     result.train_images_per_s = config.iters * config.batch_size / max(train_seconds, 1e-9)
     result.inference_images_per_s = _inference_speed(net, heldout[: config.batch_size], device)
     with torch.no_grad():
         result.output_std = float(net.eval()(heldout).flatten(2).std(dim=2).mean())  # over pixels, per channel
     return result, net.eval()
+
+
+def sweep_learning_rate(norm: str, config: NormConfig, data: ContentImages, loss: PerceptualLoss,
+                        validation: Tensor, device: torch.device, progress: bool = False) -> dict:
+    """One run per rate in ``config.lrs`` on ``SWEEP_SEED``, scored by the final total loss on
+    the validation draw; a rate whose loss turned NaN scores infinity. Returns the scores and the
+    chosen rate (the lowest score; the first rate of a tie); one rate is chosen without a run."""
+    if len(config.lrs) == 1:
+        return {"lr": config.lrs[0], "scores": {}}
+    scores = {}
+    for lr in config.lrs:
+        try:
+            arm, _ = train_arm(norm, SWEEP_SEED, config, data, loss, validation, device, progress, lr=lr)
+            scores[lr] = arm.final["total"]
+        except TrainingError:
+            scores[lr] = math.inf
+    return {"lr": min(config.lrs, key=lambda lr: scores[lr]), "scores": {str(lr): v for lr, v in scores.items()}}
 
 
 def curve_average(curve: list[dict], key: str = "total") -> float:
@@ -210,6 +247,8 @@ def summarize_arms(arms: list[dict], norms: tuple[str, ...]) -> dict:
             "curve_avg_style": R.summarize(curve_average(a["curve"], "style") for a in rows),
             "curve_avg_total": R.summarize(curve_average(a["curve"], "total") for a in rows),
             "final_total_train_mode": R.summarize(a["final_train_mode"]["total"] for a in rows),
+            "final_total_reestimated": (R.summarize(a["final_reestimated"]["total"] for a in rows)
+                                        if rows[0].get("final_reestimated") else None),
             "output_std": R.summarize(a["output_std"] for a in rows),
             "train_images_per_s": R.summarize(a["train_images_per_s"] for a in rows),
             "inference_images_per_s": R.summarize(a["inference_images_per_s"] for a in rows),
@@ -221,19 +260,27 @@ def summarize_arms(arms: list[dict], norms: tuple[str, ...]) -> dict:
 PAIRED_REFERENCE = "instance"  # every other norm is compared with it, paired by seed
 
 
+REESTIMATED = " (re-estimated)"  # the row of a batch-statistics norm evaluated after re-estimation
+
+
 def paired_comparisons(arms: list[dict], norms: tuple[str, ...], reference: str = PAIRED_REFERENCE,
                        key: str = "total") -> dict[str, dict]:
     """Per norm, the final held-out ``key`` minus the reference norm's, paired by seed (each seed's
-    arms share their initial weights and batches): mean, 95% interval and whether it excludes 0.
-    Empty without the reference arm; one seed gives no interval."""
+    arms share their initial weights and batches): mean, 95% interval and whether it excludes 0;
+    a batch-statistics norm also as "<norm> (re-estimated)". Empty without the reference arm; one
+    seed gives no interval."""
     from ..intervals import paired_difference
 
     if reference not in norms:
         return {}
     final = {(a["norm"], a["seed"]): a["final"][key] for a in arms}
+    final.update({(a["norm"] + REESTIMATED, a["seed"]): a["final_reestimated"][key]
+                  for a in arms if a.get("final_reestimated")})
     seeds = sorted({a["seed"] for a in arms})
-    return {norm: paired_difference([final[(norm, s)] for s in seeds], [final[(reference, s)] for s in seeds])
-            for norm in norms if norm != reference}
+    rows = [name for norm in norms if norm != reference
+            for name in (norm, norm + REESTIMATED) if (name, seeds[0]) in final]
+    return {name: paired_difference([final[(name, s)] for s in seeds], [final[(reference, s)] for s in seeds])
+            for name in rows}
 
 
 def mean_curves(arms: list[dict], norms: tuple[str, ...], key: str = "total") -> dict[str, list[tuple[float, float]]]:
@@ -262,7 +309,7 @@ def build_markdown(results: dict) -> str:
     text = [R.report_header("Normalization ablation of a feed-forward stylisation network", results)]
     text.append(
         f"Network: `TransformerNet` (width {config['width']}, {config['residual_blocks']} residual blocks), "
-        f"trained {config['iters']} iterations of Adam (lr {config['lr']}) on batches of {config['batch_size']} "
+        f"trained {config['iters']} iterations of Adam on batches of {config['batch_size']} "
         f"images of {config['size']}×{config['size']} px; perceptual loss = {config['content_weight']} · content "
         f"({config['content_layer']}) + {config['style_weight']} · Gram style ({', '.join(config['style_layers'])}), "
         f"both relative (see docs/ABLATIONS.md). Style: `{Path(config['style']).name}`. Training photos: "
@@ -271,24 +318,37 @@ def build_markdown(results: dict) -> str:
         f"stream. Seeds: {', '.join(map(str, config['seeds']))}; every arm of a seed starts from the same RNG state "
         "and sees the same batches.\n"
     )
+    sweep = results.get("sweep", {})
+    if len(config["lrs"]) > 1:
+        text.append(f"Learning rate per norm, from a sweep over {', '.join(f'{lr:g}' for lr in config['lrs'])}: one "
+                    f"run per rate on seed {results.get('sweep_seed', SWEEP_SEED)} (no arm's), scored by the final "
+                    "total loss on a validation draw of held-out-kind images distinct from the test images "
+                    "(∞: the loss turned NaN).\n")
+        text.append(markdown_table(("norm", *(f"lr {lr:g}" for lr in config["lrs"]), "chosen"),
+                                   [(n, *(R.fmt(sweep[n]["scores"][str(lr)]) for lr in config["lrs"]),
+                                     f"{sweep[n]['lr']:g}") for n in config["norms"]]) + "\n")
     text.append("Held-out losses are in **eval mode** (BN: running statistics; instance/layer/group/none: "
                 "per-image statistics, the same computation as in training). Mean ± std over seeds (n − 1).\n")
     rows = []
     for norm in config["norms"]:
         s = summary[norm]
-        rows.append((norm, R.fmt_mean_std(s["final_total"]), R.fmt_mean_std(s["final_content"]),
-                     R.fmt_mean_std(s["final_style"]), R.fmt_mean_std(s["curve_avg_total"]),
-                     R.fmt_mean_std(s["final_total_train_mode"]), R.fmt_mean_std(s["output_std"], 3),
+        reestimated = s.get("final_total_reestimated")
+        rows.append((norm, f"{sweep[norm]['lr']:g}" if norm in sweep else "", R.fmt_mean_std(s["final_total"]),
+                     R.fmt_mean_std(s["final_content"]), R.fmt_mean_std(s["final_style"]),
+                     R.fmt_mean_std(s["curve_avg_total"]), R.fmt_mean_std(s["final_total_train_mode"]),
+                     R.fmt_mean_std(reestimated) if reestimated else "—", R.fmt_mean_std(s["output_std"], 3),
                      R.fmt_mean_std(s["train_images_per_s"], 3), R.fmt_mean_std(s["inference_images_per_s"], 3),
                      s["parameters"]))
     text.append(markdown_table(
-        ("norm", "final total", "final content", "final style", "curve-avg total", "final total, train mode",
-         "output std", "train img/s", "inference img/s", "parameters"), rows))
+        ("norm", "lr", "final total", "final content", "final style", "curve-avg total", "final total, train mode",
+         "final total, BN re-estimated", "output std", "train img/s", "inference img/s", "parameters"), rows))
     best = min(config["norms"], key=lambda n: summary[n]["final_total"]["mean"])
     text.append(f"\nLowest final held-out total: **{best}**. `curve-avg` is the mean over the evaluation points "
                 f"(every {config['eval_every']} iterations), a measure of how fast the loss fell. "
                 "`train mode` is the same held-out evaluation with the network in training mode "
-                "(BN: statistics of each held-out batch). `output std` is the spatial standard deviation of the "
+                "(BN: statistics of each held-out batch). `BN re-estimated`: the trained BN net with its running "
+                "statistics replaced by pooled statistics of unlabeled images of the held-out kind (the validation "
+                "draw), as adaBN does. `output std` is the spatial standard deviation of the "
                 "held-out outputs (mean over images and channels): near 0 means the network outputs a constant image.\n")
     paired = results.get("paired", {}).get("total")
     if paired:
@@ -324,11 +384,14 @@ def run(config: NormConfig, encoder: VGGEncoder, *, command: str, output_dir: st
     data = ContentImages.from_folder(config.content, holdout=config.holdout, size=config.size)
     style = load_style(config.style, config.size).to(device)
     heldout = data.heldout_set(config.heldout, config.size).to(device)
+    validation = data.heldout_set(config.heldout, config.size, seed=VALIDATION_SEED).to(device)
     loss = PerceptualLoss(encoder, style, content_layer=config.content_layer, style_layers=config.style_layers)
+    sweep = {norm: sweep_learning_rate(norm, config, data, loss, validation, device, progress) for norm in config.norms}
     arms, samples = [], {}
     for seed in config.seeds:
         for norm in config.norms:
-            arm, net = train_arm(norm, seed, config, data, loss, heldout, device, progress)
+            arm, net = train_arm(norm, seed, config, data, loss, heldout, device, progress, lr=sweep[norm]["lr"],
+                                 unlabeled=validation)
             arms.append(arm.to_dict())
             if seed == config.seeds[0]:
                 with torch.no_grad():
@@ -340,7 +403,7 @@ def run(config: NormConfig, encoder: VGGEncoder, *, command: str, output_dir: st
         "experiment": "norm", "command": command, "config": asdict(config), "weights": encoder_info(encoder),
         "environment": R.environment(device), "seconds": time.perf_counter() - start,
         "data": {"train_photos": data.train_names, "heldout_photos": data.heldout_names},
-        "arms": arms, "summary": summarize_arms(arms, config.norms),
+        "sweep": sweep, "sweep_seed": SWEEP_SEED, "arms": arms, "summary": summarize_arms(arms, config.norms),
         "paired": {"reference": PAIRED_REFERENCE, "total": paired_comparisons(arms, config.norms)},
     }
     save_png(line_plot(mean_curves(arms, config.norms), title="held-out loss (eval mode), mean over seeds",

@@ -51,16 +51,19 @@ def accumulate(moments: Sequence[ChannelMoments], features: Tensor, foreground: 
 
 
 def region_affines(moments: Sequence[ChannelMoments], styles: Sequence[StyleStatistics],
-                   alpha: float) -> list[tuple[Tensor, Tensor]]:
+                   alpha: float, smooth=None) -> list[tuple[Tensor, Tensor]]:
     """(scale, shift) of α·AdaIN + (1 − α)·identity for each region, from its content moments.
 
     A region of one position (or none) has no variance: its normalised value is taken as 0, so
-    AdaIN gives the style mean there.
+    AdaIN gives the style mean there. ``smooth`` (None: off): ``smooth("region{i}", μ, σ)`` gives
+    the content statistics used instead (running averages over a clip's frames, ``--temporal``).
     """
     affines = []
-    for region_moments, style in zip(moments, styles):
+    for index, (region_moments, style) in enumerate(zip(moments, styles)):
         if region_moments.count >= MIN_REGION:
             mean, std = region_moments.mean_std(ADAIN_EPS)  # (N, C, 1, 1) each
+            if smooth is not None:
+                mean, std = smooth(f"region{index}", mean, std)
             affines.append(adain_affine(mean, std, style.mean, style.std, alpha))
         else:
             affines.append((torch.full_like(style.std, 1 - alpha), alpha * style.mean))

@@ -113,6 +113,9 @@ class DecoderStylizer:
 
     label: ClassVar[str]
     statistics_type: ClassVar[type]
+    # a hook on the content statistics a subclass's _transform computes, ``smooth(key, *stats)``
+    # → the ones used; set per clip by --temporal (styletransfer.video.temporal); None: off
+    smooth_moments = None
 
     def __init__(self, model: AdaINModel, config, *, device: torch.device | str = "cpu") -> None:
         if ADAIN_LAYER not in model.encoder.layer_names:
@@ -252,7 +255,7 @@ class AdaINStylizer(DecoderStylizer):
         """AdaIN as per-region affine maps of the relu4_1 features, in tiles when large."""
         tiles = plan_tiles(*padded.shape[-2:], self.tile_size(*padded.shape[-2:]))
         features, moments = self._encode_tiles(padded, tiles, foreground)
-        affines = region_affines(moments, region_styles, self.config.alpha)
+        affines = region_affines(moments, region_styles, self.config.alpha, self.smooth_moments)
         return self._decode_tiles(features, tiles, foreground, affines)  # (1, 3, H', W')
 
     def _encode_tiles(self, image: Tensor, tiles: list[Box], foreground: Tensor | None, *,

@@ -36,6 +36,7 @@ def _register() -> None:
     from .ablate import ablate_group
     from .compare import compare_command
     from .info import losses_command
+    from .serve import serve_command
     from .stylize import stylize_command
     from .train import train_command
     from .weights import weights_group
@@ -46,6 +47,7 @@ def _register() -> None:
     main.add_command(compare_command)
     main.add_command(weights_group)
     main.add_command(ablate_group)
+    main.add_command(serve_command)
 
 
 _register()

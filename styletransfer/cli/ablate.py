@@ -13,9 +13,10 @@ from typing import Callable
 
 import click
 
-from .params import NAMES, ListParam, parse_int_list
+from .params import NAMES, ListParam, parse_float_list, parse_int_list
 
 SEEDS = ListParam(parse_int_list, "seeds", minimum=0)
+LEARNING_RATES = ListParam(parse_float_list, "learning rates", minimum=0.0)
 BATCH_SIZES = ListParam(parse_int_list, "sizes", minimum=2)
 WEIGHTS_HELP = ("Encoder weights: imagenet, a .pth/.safetensors file, a downloaded manifest name, or "
                 "random[:SEED] (offline runs; see the report's note on what random weights limit).")
@@ -105,11 +106,12 @@ def ablate_group() -> None:
 @common_options
 @click.option("--weights", default="imagenet", show_default=True, help=WEIGHTS_HELP)
 @click.option("--norms", type=NAMES, default=None, help="Norms to compare (default all: none,batch,instance,layer,group).")
-@click.option("--seeds", type=SEEDS, default=None, help="Seeds, e.g. 0,1,2 (full: 0,1,2,3,4; quick: 0).")
+@click.option("--seeds", type=SEEDS, default=None, help="Seeds, e.g. 0,1,2 (0,1,2,3,4).")
 @click.option("--iters", type=click.IntRange(min=1), default=None, help="Training iterations per arm (full 4000, quick 120).")
 @click.option("--size", type=click.IntRange(min=16), default=None, help="Training/eval image side (full 256, quick 64).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size (4).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Adam learning rate (1e-3).")
+@click.option("--lr", "lrs", type=LEARNING_RATES, default=None,
+              help="Adam learning rates: each norm's is chosen by a sweep over them; one value, no sweep (3e-4,1e-3,3e-3).")
 @click.option("--width", type=click.IntRange(min=1), default=None, help="Channels of the first conv (full 32, quick 16).")
 @click.option("--blocks", "residual_blocks", type=click.IntRange(min=0), default=None, help="Residual blocks (full 5, quick 3).")
 @click.option("--content-layer", default=None, help="Content layer (relu2_2).")
@@ -177,7 +179,7 @@ def stats_command(ctx, output_dir, quick, device, threads, overwrite, progress, 
 @common_options
 @click.option("--shift", "shifts", multiple=True, type=NAMES,
               help="Target-domain shift(s), repeatable or comma-separated: color, contrast, noise, texture, invert (default all).")
-@click.option("--seeds", type=SEEDS, default=None, help="Seeds (full 0,1,2,3,4; quick 0,1,2).")
+@click.option("--seeds", type=SEEDS, default=None, help="Seeds (full and quick: 0,1,…,9).")
 @click.option("--iters", type=click.IntRange(min=1), default=None, help="Training iterations (full 3000, quick 500).")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None, help="Training batch size (64).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Adam learning rate (full 2e-3, quick 3e-3).")

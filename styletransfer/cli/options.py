@@ -81,8 +81,11 @@ def encoder(methods: Sequence[str] | None = None):
 
 def optimizer(methods: Sequence[str] | None = None):
     return apply(
-        option("--optimizer", type=click.Choice(S.OPTIMIZERS.names()), default=stylize_default("optimizer"),
-               show_default=True, methods=methods),
+        option("--optimizer", type=click.Choice([S.AUTO_OPTIMIZER, *S.OPTIMIZERS.names()]),
+               default=stylize_default("optimizer"), show_default=True, methods=methods,
+               help="lbfgs-wolfe: L-BFGS with a strong Wolfe line search; lbfgs: without one (Gatys et al.); "
+                    "auto: lbfgs-wolfe, or lbfgs when a loss redraws its random parameters at every evaluation "
+                    "(sliced-wasserstein, mmd-rbf with estimator=linear)."),
         option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, methods=methods,
                help="Learning rate (default " + ", ".join(f"{o.default_lr:g} for {k}" for k, o in S.OPTIMIZERS.items()) + ")."),
         option("--steps", type=click.IntRange(min=1), default=stylize_default("steps"), show_default=True,

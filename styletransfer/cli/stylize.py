@@ -18,6 +18,9 @@ from ..methods import METHODS, feedforward_methods
 from ..adain import ADAIN_LAYER, DECODER_PLAN
 from ..precision import DEFAULT_PRECISION, PRECISIONS
 from ..tiling import DEFAULT_TILE_SIZE, TILE_THRESHOLD_PIXELS, exact_halo
+from ..video.clip import VideoConfig
+from ..video.io import is_clip
+from ..video.temporal import DEFAULT_BLEND, DEFAULT_MOMENTUM
 from ..wct.stylizer import WCTConfig
 from . import options as O
 from .params import FLOATS, SIZES, STEPS, parse_loss_list, parse_loss_params
@@ -35,7 +38,8 @@ ENCODER_USERS = tuple(name for name in METHODS.names() if name != "magenta")  # 
 @click.command("stylize")
 @click.argument("images", nargs=-1, type=EXISTING, metavar="[CONTENT] [STYLE]...")
 @click.option("-o", "--output", required=True, type=click.Path(),
-              help="Output image (.png, .jpg, ...); an output folder with --content-dir/--style-dir.")
+              help="Output image (.png, .jpg, ...) or clip (.mp4, .mkv, ...); an output folder with "
+                   "--content-dir/--style-dir.")
 @click.option("--method", type=click.Choice(METHODS.names()), default="optimize", show_default=True,
               help="; ".join(f"{name}: {method.summary}" for name, method in METHODS.items()) + ".")
 @click.option("--style", "extra_styles", multiple=True, type=EXISTING, help="Another style image (repeatable).")
@@ -61,7 +65,17 @@ ENCODER_USERS = tuple(name for name in METHODS.names() if name != "magenta")  # 
 @O.option("--style-dir", type=EXISTING, default=None, methods=FEEDFORWARD,
           help="Use every image in this folder, one at a time.")
 @O.option("--ext", type=click.Choice(EXTENSIONS), default="png", show_default=True, methods=FEEDFORWARD,
-          help="Output format in folder mode.")
+          help="Output image format in folder mode (a clip keeps its container).")
+# clips (CONTENT .mp4, .mov, .mkv, .webm, .avi, ...; docs/VIDEO.md)
+@O.option("--temporal", is_flag=True, default=False, methods=FEEDFORWARD,
+          help="Clips: reduce flicker (running content statistics in the norms, a motion-compensated blend).")
+@O.option("--temporal-momentum", type=click.FloatRange(0, 1, max_open=True), default=None, methods=FEEDFORWARD,
+          help=f"With --temporal: weight of the past frames in the running statistics; 0: off [{DEFAULT_MOMENTUM}].")
+@O.option("--temporal-blend", type=click.FloatRange(0, 1, max_open=True), default=None, methods=FEEDFORWARD,
+          help=f"With --temporal: weight of the previous output, moved by the estimated motion; 0: off "
+               f"[{DEFAULT_BLEND}].")
+@O.option("--crf", type=click.IntRange(min=0), default=None, methods=FEEDFORWARD,
+          help="Clips: encoder quality (H.264 0-51, VP9 0-63; lower is better, 0 lossless) [18; VP9 24].")
 @O.option("--channels-last/--no-channels-last", default=True, show_default=True, methods=DECODER_USERS,
           help="NHWC memory format for the networks (same results, faster on CPUs).")
 @O.option("--tile-size", type=click.IntRange(min=0), default=None, methods=TILED,
@@ -101,6 +115,8 @@ def stylize_command(ctx: click.Context, images, **opts) -> None:
 
     With --content-dir and/or --style-dir every combination is written into the folder -o as
     {content}_stylized_{style}.{ext}; with --content-dir all positional images are styles.
+    With a feed-forward --method, CONTENT may be a video clip (.mp4, .mov, .mkv, .webm, .avi, ...),
+    written -o as a clip frame for frame (pip install -e ".[video]"; docs/VIDEO.md).
     """
     method = opts["method"]
     O.reject_other_method_options(ctx, method)
@@ -112,6 +128,9 @@ def stylize_command(ctx: click.Context, images, **opts) -> None:
         raise UsageError("give a CONTENT image (or --content-dir) and a STYLE image")
     if METHODS.get(method).feedforward:
         _run_feedforward(method, content, styles, opts)
+    elif is_clip(content):
+        raise UsageError(f"{content!r} is a video clip: clips go through a feed-forward method, "
+                         f"--method {' or '.join(FEEDFORWARD)}")
     else:
         _run_optimize(content, styles, opts)
 
@@ -161,10 +180,19 @@ def _feedforward_config(config_class, opts):
                            if field in fields and opts[option] is not None})
 
 
+def _video_config(opts) -> VideoConfig:
+    """The clip settings; the strengths of --temporal only with it."""
+    strengths = {field: opts[option] for field, option in (("momentum", "temporal_momentum"),
+                                                            ("blend", "temporal_blend")) if opts[option] is not None}
+    if strengths and not opts["temporal"]:
+        raise UsageError("--temporal-momentum and --temporal-blend set the strength of --temporal: add --temporal")
+    return VideoConfig(temporal=opts["temporal"], crf=opts["crf"], **strengths)
+
+
 def _run_feedforward(method: str, content, styles, opts) -> None:
     common = dict(mask=opts["mask"], content_dir=opts["content_dir"], style_dir=opts["style_dir"], ext=opts["ext"],
                   device=opts["device"], report=opts["report"], progress=opts["progress"],
-                  max_pixels=opts["max_pixels"])
+                  max_pixels=opts["max_pixels"], video=_video_config(opts))
     if method == "magenta":
         run = magenta_files(content, styles, opts["output"], _feedforward_config(MagentaConfig, opts), **common)
     else:
@@ -179,9 +207,14 @@ def _run_feedforward(method: str, content, styles, opts) -> None:
 
 def _report_feedforward(run, opts) -> None:
     total = run.seconds["total"]
+    clips = [out for out in run.outputs if out.frames is not None]
+    frames = sum(out.frames for out in clips)
+    rate = f", {frames} frames at {frames / sum(out.seconds for out in clips):.2f} frames/s" if clips else ""
     if len(run.outputs) == 1 and opts["content_dir"] is None and opts["style_dir"] is None:
         (out,) = run.outputs
-        click.echo(f"wrote {out.output} ({out.size[0]}x{out.size[1]}) in {total:.1f}s")
+        click.echo(f"wrote {out.output} ({out.size[0]}x{out.size[1]}{rate}) in {total:.1f}s")
     else:
-        click.echo(f"wrote {len(run.outputs)} images to {opts['output']} in {total:.1f}s "
+        images = len(run.outputs) - len(clips)
+        kinds = f"{images} images and {len(clips)} clips" if clips else f"{images} images"
+        click.echo(f"wrote {kinds} to {opts['output']} in {total:.1f}s{rate} "
                    f"({run.style_statistics_computed} style statistics computed)")

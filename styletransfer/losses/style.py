@@ -36,6 +36,12 @@ class StyleLoss(nn.Module):
     formula: ClassVar[str]
     reference: ClassVar[str]
     randomized: ClassVar[bool] = False  # random parameters (features, directions): measure with independent draws
+
+    @property
+    def redraws(self) -> bool:
+        """Whether every call draws new random parameters, so that the same features get a
+        different value at each call (a line search cannot compare such values)."""
+        return False
     cost: ClassVar[str] = "linear"  # in the positions; "quadratic": every position against every style position
 
     def __init__(self, target: Tensor, *, generator: torch.Generator | None = None) -> None:
@@ -182,6 +188,10 @@ class GaussianMMDLoss(StyleLoss):
             return F.mmd_rbf_linear(stats[0], target_stats[0], self.sigma, self.generator)
         return (stats[0] - target_stats[0]).pow(2).sum(-1)
 
+    @property
+    def redraws(self) -> bool:
+        return self.estimator == "linear"  # random features are drawn once; linear-time pairings every call
+
     def denominator(self, features):
         """The linear-time estimate is unbiased, so it can be negative (and it is random): as a
         denominator use the random-feature estimate of the same MMD², ≥ 0 and fixed."""
@@ -286,6 +296,8 @@ class SlicedWassersteinLoss(StyleLoss):
         self.register_buffer("fixed_directions", F.random_directions(channels, self.count, generator).to(target),
                              persistent=False)
         self.last_directions = self.fixed_directions
+
+    redraws = True  # new directions at every call after the first
 
     def statistics(self, features):
         return (F.flatten(features),)  # (N, C, M): every call projects the target on new directions

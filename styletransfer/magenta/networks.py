@@ -183,15 +183,23 @@ class StylePredictor(nn.Module):
         return self.bottleneck(x).flatten(1)  # (N, 100)
 
 
-def conditional_instance_norm(x: Tensor, scale: Tensor, shift: Tensor, eps: float) -> Tensor:
-    """γ·(x − μ)/√(σ² + ε) + β with μ, σ² the biased moments over positions per channel."""
+def conditional_instance_norm(x: Tensor, scale: Tensor, shift: Tensor, eps: float, smooth=None) -> Tensor:
+    """γ·(x − μ)/√(σ² + ε) + β with μ, σ² the biased moments over positions per channel.
+
+    ``smooth`` (None: off): ``smooth("moments", μ, σ²)`` gives the moments used instead, e.g.
+    their running averages over a clip's frames (:mod:`styletransfer.video.temporal`).
+    """
     mean = x.mean(dim=(2, 3), keepdim=True)  # (N, C, 1, 1)
     var = (x - mean).square().mean(dim=(2, 3), keepdim=True)  # (N, C, 1, 1)
+    if smooth is not None:
+        mean, var = smooth("moments", mean, var)
     return (x - mean) * torch.rsqrt(var + eps) * scale[..., None, None] + shift[..., None, None]
 
 
 class StyleNorm(nn.Module):
     """Conditional instance norm; ``scale``/``shift`` map the embedding to γ and β."""
+
+    smooth_moments = None  # a hook on the moments (see conditional_instance_norm); set per clip by --temporal
 
     def __init__(self, channels: int, eps: float = DEFAULT_EPSILON) -> None:
         super().__init__()
@@ -200,7 +208,8 @@ class StyleNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: Tensor, embedding: Tensor) -> Tensor:
-        return conditional_instance_norm(x, self.scale(embedding), self.shift(embedding), self.eps)
+        return conditional_instance_norm(x, self.scale(embedding), self.shift(embedding), self.eps,
+                                         self.smooth_moments)
 
 
 class ReflectConv(nn.Conv2d):

@@ -60,6 +60,10 @@ def mix_embeddings(embeddings: Sequence[Tensor], weights: Sequence[float] | None
 class MagentaStylizer:
     """Magenta's predictor and transformer with a ``MagentaConfig``; the networks are frozen."""
 
+    # a hook on the content's own embedding (alpha < 1): ``smooth("content_embedding", e)`` gives
+    # the one used; set per clip by --temporal (styletransfer.video.temporal); None: off
+    smooth_moments = None
+
     def __init__(self, predictor: StylePredictor, transformer: StyleTransformer, config: MagentaConfig | None = None,
                  *, device: torch.device | str = "cpu") -> None:
         self.config = (config or MagentaConfig()).validate()
@@ -120,6 +124,8 @@ class MagentaStylizer:
         prepared = self.prepare_content(content)
         embeddings = [s if s.dim() == 1 else self.style_embedding(s, content) for s in styles]
         own = self.style_embedding(content) if cfg.alpha < 1 else None  # the content seen as a style
+        if own is not None and self.smooth_moments is not None:
+            (own,) = self.smooth_moments("content_embedding", own)
 
         def with_alpha(embedding: Tensor) -> Tensor:
             return embedding if own is None else cfg.alpha * embedding + (1 - cfg.alpha) * own

@@ -59,13 +59,15 @@ def mix_statistics(styles: Sequence[WCTStatistics], weights: Sequence[float] | N
 
 
 def region_affines(features: Tensor, foreground: Tensor | None, styles: Sequence[WCTStatistics],
-                   alpha: float, eps: float = WCT_EPS) -> list[tuple[Tensor, Tensor]]:
+                   alpha: float, eps: float = WCT_EPS, smooth=None) -> list[tuple[Tensor, Tensor]]:
     """(T, b) of α·WCT + (1 − α)·identity for each region of (N, C, h, w) ``features``: one region
     (``foreground`` None) or two, where the (h, w) ``foreground`` is True and the rest, each with
-    its own content moments and its own style. An empty region gets T = (1 − α)·I, b = α·μ_s."""
+    its own content moments and its own style. An empty region gets T = (1 − α)·I, b = α·μ_s.
+    ``smooth`` (None: off): ``smooth("region{i}", μ, Σ)`` gives the content moments used instead
+    (running averages over a clip's frames, ``--temporal``)."""
     regions = [None] if foreground is None else [foreground, ~foreground]
     affines = []
-    for selected, style in zip(regions, styles):
+    for index, (selected, style) in enumerate(zip(regions, styles)):
         if selected is None or bool(selected.all()):
             values = features  # the same sums as without a mask, so an all-white mask changes nothing
         elif bool(selected.any()):
@@ -74,7 +76,10 @@ def region_affines(features: Tensor, foreground: Tensor | None, styles: Sequence
             eye = torch.eye(style.covariance.shape[-1], dtype=style.covariance.dtype, device=style.covariance.device)
             affines.append(((1 - alpha) * eye.expand_as(style.covariance), alpha * style.mean))
             continue
-        affines.append(wct_affine(*feature_moments(values), style.mean, style.covariance, alpha, eps))
+        moments = feature_moments(values)
+        if smooth is not None:
+            moments = smooth(f"region{index}", *moments)
+        affines.append(wct_affine(*moments, style.mean, style.covariance, alpha, eps))
     return affines
 
 
@@ -113,7 +118,8 @@ class WCTStylizer(DecoderStylizer):
     def _transform(self, padded, foreground, region_styles):
         """Whitening and colouring (one (T, b) per region) of the whole relu4_1 map, then the decoder."""
         features = self._encode(padded)  # (1, C, H'/8, W'/8)
-        affines = region_affines(features, foreground, region_styles, self.config.alpha)
+        affines = region_affines(features, foreground, region_styles, self.config.alpha,
+                                 smooth=self.smooth_moments)
         target = apply_region_affines(features, foreground, affines)
         return self.network.decoder(self._network_input(target)).float()  # (1, 3, H', W')
 

@@ -1,0 +1,20 @@
+"""Video: clips stylised frame for frame by the feed-forward methods (``pip install -e ".[video]"``).
+
+* :mod:`.io`: reading and writing clips with PyAV (validation, frames as tensors, timestamps,
+  audio copied, atomic writes);
+* :mod:`.temporal`: ``--temporal``, less flicker (running statistics inside the stylizers' norms,
+  a motion-compensated blend, scene cuts);
+* :mod:`.clip`: one clip through one stylizer (:class:`VideoConfig`, :class:`ClipStylizer`);
+* :mod:`.flicker`: the flicker measure on a pan of known motion.
+
+Nothing here imports PyAV until a clip is read or written.
+"""
+
+from .clip import ClipStylizer, VideoConfig
+from .flicker import pan, pan_flicker
+from .io import VIDEO_EXTENSIONS, ClipInfo, VideoError, is_clip, probe, read_frames, transcode, write_clip
+from .temporal import RunningMoments, TemporalFilter, estimate_shift, shifted, smoothing
+
+__all__ = ["VIDEO_EXTENSIONS", "ClipInfo", "ClipStylizer", "RunningMoments", "TemporalFilter", "VideoConfig",
+           "VideoError", "estimate_shift", "is_clip", "pan", "pan_flicker", "probe", "read_frames", "shifted",
+           "smoothing", "transcode", "write_clip"]
