@@ -16,6 +16,7 @@ import torch
 
 from . import color
 from .adain import AdaINModel, Decoder, load_decoder
+from .adain.decoder import pair_with
 from .devices import resolve_device
 from .encoder import VGGEncoder
 from .errors import ImageError, NonFiniteError, UsageError
@@ -443,10 +444,10 @@ def _adain_model(decoder: str | os.PathLike | Decoder, weights: str | VGGEncoder
     else:  # before the encoder: a wrong decoder file is found without a download
         (decoder_model, decoder_config), decoder_path = load_decoder(decoder), decoder
     encoder = weights if isinstance(weights, torch.nn.Module) else load_encoder(weights, pooling=pooling)
-    warning = encoder.spec.decoder_mismatch(decoder_config)
-    if warning is not None:
-        warnings.warn(warning, stacklevel=3)
-    return AdaINModel(encoder, decoder_model), decoder_info(decoder_path, decoder_config)
+    model, mismatch = pair_with(encoder, decoder_model, decoder_config)
+    if mismatch is not None:
+        warnings.warn(mismatch, stacklevel=3)
+    return model, decoder_info(decoder_path, decoder_config)
 
 
 def _progress(items: list, enabled: bool):

@@ -116,3 +116,11 @@ class AdaINModel(nn.Module):
     def style_statistics(self, style: Tensor) -> tuple[Tensor, Tensor]:
         """μ and σ of the style's relu4_1 features; compute once, reuse for many contents."""
         return mean_std(self.encode(style).float())  # statistics in float32 whatever the network's dtype
+
+
+def pair_with(encoder: VGGEncoder, decoder: Decoder, decoder_config: dict) -> tuple[AdaINModel, str | None]:
+    """The encoder–decoder pair, and a warning's text when the decoder was trained with another
+    encoder (None when they belong together). ``stylize --method adain|wct``, ``compare`` and
+    ``serve`` all pair them here; each caller shows the warning its own way."""
+    return AdaINModel(encoder, decoder), encoder.spec.decoder_mismatch(decoder_config)
+

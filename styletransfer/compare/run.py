@@ -55,19 +55,22 @@ def _check_outputs(out_dir: Path, methods: Sequence[str], inputs: Sequence, over
 
 
 def _load_adain(decoder_path, encoder: VGGEncoder) -> tuple[object, dict, list[str]]:
-    from ..adain import ADAIN_LAYER, AdaINModel, load_decoder
+    """The encoder–decoder pair of the decoder methods, the decoder's description, and the
+    mismatch warning (if any) as a note for the report."""
+    from ..adain import ADAIN_LAYER, load_decoder
+    from ..adain.decoder import pair_with
 
     if ADAIN_LAYER not in encoder.layer_names:
-        raise UsageError(f"AdaIN needs the encoder up to {ADAIN_LAYER}, but {encoder.spec.source!r} ends at "
-                         f"{encoder.spec.last_layer}: pass fuller encoder weights or --skip adain")
+        raise UsageError(f"the decoder methods (adain, wct) need the encoder up to {ADAIN_LAYER}, but "
+                         f"{encoder.spec.source!r} ends at {encoder.spec.last_layer}: pass fuller encoder weights "
+                         "or --skip adain,wct")
     decoder, decoder_config = load_decoder(decoder_path)
-    notes = []
-    warning = encoder.spec.decoder_mismatch(decoder_config)  # the same check as stylize --method adain
-    if warning:
-        warnings.warn(warning, stacklevel=3)
-        notes.append(warning)
+    model, mismatch = pair_with(encoder, decoder, decoder_config)
+    notes = [] if mismatch is None else [mismatch]
+    for note in notes:  # shown as stylize shows it, and kept for the report
+        warnings.warn(note, stacklevel=3)
     info = {"path": str(decoder_path), "norm": decoder.norm, "config": decoder_config}
-    return AdaINModel(encoder, decoder).eval(), info, notes
+    return model.eval(), info, notes
 
 
 def compare_files(content: str | os.PathLike, style: str | os.PathLike, out_dir: str | os.PathLike,
