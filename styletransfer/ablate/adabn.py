@@ -156,13 +156,20 @@ def evaluate(model: nn.Module, images: Tensor, labels: Tensor, device: torch.dev
     return accuracy(logits, labels)
 
 
+def with_batch_statistics(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` in eval mode but for its BN layers, which normalise every batch by its
+    own statistics (train-mode BN); the copy's running averages move, ``model``'s never do."""
+    probe = copy.deepcopy(model).eval()
+    for layer in batchnorm_layers(probe):
+        layer.train()
+    return probe
+
+
 def evaluate_batch_statistics(model: nn.Module, images: Tensor, labels: Tensor, batch: int,
                               device: torch.device) -> float:
     """Accuracy with every BN layer normalising each test batch of ``batch`` images by that
-    batch's own statistics (train-mode BN); ``model`` itself is left untouched."""
-    probe = copy.deepcopy(model).eval()
-    for layer in batchnorm_layers(probe):
-        layer.train()  # the batch's statistics; the copy's running averages move and are thrown away
+    batch's own statistics; ``model`` itself is left untouched."""
+    probe = with_batch_statistics(model)
     with torch.no_grad():
         logits = torch.cat([probe(chunk).cpu() for chunk in _chunks(images, batch, device)])
     return accuracy(logits, labels)

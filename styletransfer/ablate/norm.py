@@ -105,19 +105,19 @@ class Evaluation:
     @classmethod
     def of(cls, net: TransformerNet, loss: PerceptualLoss, images: Tensor, config: NormConfig,
            *, training: bool = False) -> "Evaluation":
-        """Held-out losses in eval mode, or in train mode (``training``: BN uses each chunk's
-        batch statistics) — without updating any running statistics."""
-        state = {k: v.clone() for k, v in net.state_dict().items()} if training else None
-        net.train(training)
+        """Held-out losses in eval mode, or as in training (``training``: BN uses each chunk's
+        batch statistics; the per-image norms compute the same either way) — without updating
+        any running statistics of ``net``."""
+        from .adabn import with_batch_statistics
+
+        probe = with_batch_statistics(net) if training else net.eval()
         content, style = [], []
         with torch.no_grad():
             for start in range(0, images.shape[0], config.batch_size):
                 chunk = images[start : start + config.batch_size]
-                c, s = loss(net(chunk), chunk)
+                c, s = loss(probe(chunk), chunk)
                 content.append(c)
                 style.append(s)
-        if state is not None:
-            net.load_state_dict(state)  # train-mode passes moved BN's running averages: undo
         c, s = float(torch.cat(content).mean()), float(torch.cat(style).mean())
         return cls(c, s, config.content_weight * c + config.style_weight * s)
 

@@ -36,13 +36,13 @@ class StyleLoss(nn.Module):
     formula: ClassVar[str]
     reference: ClassVar[str]
     randomized: ClassVar[bool] = False  # random parameters (features, directions): measure with independent draws
+    cost: ClassVar[str] = "linear"  # in the positions; "quadratic": every position against every style position
 
     @property
     def redraws(self) -> bool:
         """Whether every call draws new random parameters, so that the same features get a
         different value at each call (a line search cannot compare such values)."""
         return False
-    cost: ClassVar[str] = "linear"  # in the positions; "quadratic": every position against every style position
 
     def __init__(self, target: Tensor, *, generator: torch.Generator | None = None) -> None:
         super().__init__()
