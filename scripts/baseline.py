@@ -176,3 +176,38 @@ def gatys_lbfgs(vgg, content, style, steps, style_weight=20.0, content_weight=1.
 
     optimizer.step(closure)
     return x.detach().clamp(0, 1), trace
+
+
+# --- Magenta (Ghiasi et al.) as a straightforward PyTorch port runs it -------------------------------
+
+
+def naive_conditional_instance_norm(x, scale, shift, eps):
+    """The conditional instance norm written out as in the paper: six passes over x."""
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    var = ((x - mean) ** 2).mean(dim=(2, 3), keepdim=True)
+    return (x - mean) / torch.sqrt(var + eps) * scale[..., None, None] + shift[..., None, None]
+
+
+def magenta_naive(predictor: nn.Module, transformer: nn.Module) -> tuple[nn.Module, nn.Module]:
+    """Copies of the networks in NCHW fp32 whose norms use ``naive_conditional_instance_norm``."""
+    import copy
+    import types
+
+    from styletransfer.magenta.networks import StyleNorm
+
+    predictor = copy.deepcopy(predictor).float().to(memory_format=torch.contiguous_format).eval()
+    transformer = copy.deepcopy(transformer).float().to(memory_format=torch.contiguous_format).eval()
+    for module in transformer.modules():
+        if isinstance(module, StyleNorm):
+            module.forward = types.MethodType(
+                lambda self, x, e: naive_conditional_instance_norm(x, self.scale(e), self.shift(e), self.eps), module)
+    return predictor, transformer
+
+
+def magenta_style_transfer(predictor, transformer, content, style):
+    """content (1, 3, H, W), style (1, 3, h, w) → (1, 3, H, W): the style embedded, the content
+    reflect-padded to a multiple of 4 and transformed, the padding cropped off."""
+    height, width = content.shape[-2:]
+    padded = F.pad(content, (0, -width % 4, 0, -height % 4), mode="reflect")
+    with torch.no_grad():
+        return transformer(padded, predictor(style))[..., :height, :width]

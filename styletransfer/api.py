@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -15,8 +14,8 @@ from typing import Callable, Sequence
 import torch
 
 from . import color
-from .adain import AdaINModel, Decoder, load_decoder
-from .adain.decoder import pair_with
+from .adain import Decoder
+from .adain.decoder import decoder_model
 from .devices import resolve_device
 from .encoder import VGGEncoder
 from .errors import ImageError, NonFiniteError, UsageError
@@ -30,7 +29,7 @@ from .provenance import encoder_info, environment_info
 from .video.clip import ClipStylizer, VideoConfig
 from .video.io import check_audio_copy, check_clip_output, check_encoder, is_clip, list_clips, output_suffix, probe
 from .wct.stylizer import WCTConfig, WCTStylizer
-from .weights import load_encoder, sha256_file
+from .weights import load_encoder
 
 OUTPUT_NAME = "{content}_stylized_{style}{ext}"  # folder mode; several styles are joined by "+"
 
@@ -213,11 +212,6 @@ class AdaINRun:
     style_statistics_computed: int
 
 
-def decoder_info(path: str | os.PathLike | None, config: dict) -> dict:
-    return {"file": None if path is None else str(path), "sha256": None if path is None else sha256_file(path),
-            "norm": config.get("norm", "none"), "config": config}
-
-
 def adain_files(content: str | os.PathLike | None, styles: Sequence[str | os.PathLike], output: str | os.PathLike,
                 config: AdaINConfig | None = None, *, decoder: str | os.PathLike | Decoder,
                 weights: str | VGGEncoder = "imagenet", pooling: str | None = None,
@@ -265,7 +259,7 @@ def _decoder_method_files(stylizer_class, config, content, styles, output, *, de
     plan = _plan_feedforward(content, styles, output, config.style_weights, mask=mask, content_dir=content_dir,
                              style_dir=style_dir, ext=ext, report=report, device=device, max_pixels=max_pixels,
                              video=video)
-    model, decoder_meta = _adain_model(decoder, weights, pooling)
+    model, decoder_meta = decoder_model(decoder, weights, pooling)
     stylizer = stylizer_class(model, config, device=plan.device)
     metadata = {"method": stylizer.label.lower(), "config": config.to_dict(),
                 "weights": encoder_info(stylizer.model.encoder), "decoder": decoder_meta,
@@ -433,21 +427,6 @@ def _clip_record(output: AdaINOutput) -> dict:
     if output.frames is None:
         return {}
     return {"frames": output.frames, "frames_per_second": output.frames / output.seconds if output.seconds else None}
-
-
-def _adain_model(decoder: str | os.PathLike | Decoder, weights: str | VGGEncoder,
-                 pooling: str | None) -> tuple[AdaINModel, dict]:
-    """The encoder–decoder pair (AdaIN's, and WCT's) and the decoder's description; warns when
-    decoder and encoder do not belong together."""
-    if isinstance(decoder, Decoder):
-        decoder_model, decoder_config, decoder_path = decoder, {"norm": decoder.norm}, None
-    else:  # before the encoder: a wrong decoder file is found without a download
-        (decoder_model, decoder_config), decoder_path = load_decoder(decoder), decoder
-    encoder = weights if isinstance(weights, torch.nn.Module) else load_encoder(weights, pooling=pooling)
-    model, mismatch = pair_with(encoder, decoder_model, decoder_config)
-    if mismatch is not None:
-        warnings.warn(mismatch, stacklevel=3)
-    return model, decoder_info(decoder_path, decoder_config)
 
 
 def _progress(items: list, enabled: bool):

@@ -1,15 +1,17 @@
-"""Multi-process training under torchrun: the process group from the environment, replica checks.
+"""Several processes under torchrun: the process group from the environment, replica checks.
 
-``torchrun --nproc-per-node N -m styletransfer train ...`` sets WORLD_SIZE, RANK, LOCAL_RANK,
-MASTER_ADDR and MASTER_PORT. With WORLD_SIZE > 1 training joins a process group (nccl for CUDA,
-gloo for the CPU), unless the caller already created one, and wraps the decoder in
-DistributedDataParallel. Without those variables everything here is a no-op.
+``torchrun --nproc-per-node N -m styletransfer train|stylize-dataset ...`` sets WORLD_SIZE, RANK,
+LOCAL_RANK, MASTER_ADDR and MASTER_PORT. With WORLD_SIZE > 1 a command joins a process group
+(nccl for CUDA, gloo for the CPU), unless the caller already created one: training wraps the
+decoder in DistributedDataParallel, ``stylize-dataset`` shares the chunks of its file list.
+Without those variables everything here is a no-op.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -34,10 +36,11 @@ class Distributed:
         return self.rank == 0
 
     @classmethod
-    def from_env(cls, device: torch.device) -> tuple["Distributed", torch.device]:
+    def from_env(cls, device: torch.device, *, timeout: timedelta | None = None) -> tuple["Distributed", torch.device]:
         """The process group torchrun describes (joined here if needed) and this process's device.
 
-        With CUDA each process takes one GPU: ``cuda`` becomes ``cuda:LOCAL_RANK``.
+        With CUDA each process takes one GPU: ``cuda`` becomes ``cuda:LOCAL_RANK``. ``timeout``:
+        how long a collective (a barrier) waits for the other processes (None: torch's default).
         """
         if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
             return cls(), device
@@ -47,7 +50,7 @@ class Distributed:
             torch.cuda.set_device(device)  # before the group forms, so nccl knows each process's GPU
         owns = False
         if not dist.is_initialized():
-            dist.init_process_group(backend=BACKENDS.get(device.type, "gloo"))
+            dist.init_process_group(backend=BACKENDS.get(device.type, "gloo"), timeout=timeout)
             owns = True
         return cls(dist.get_rank(), dist.get_world_size(), local_rank, owns), device
 

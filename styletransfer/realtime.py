@@ -12,6 +12,7 @@ import dataclasses
 import math
 from typing import Sequence, TypeVar
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -84,3 +85,25 @@ def weighted_average(items: Sequence[T], weights: Sequence[float] | None = None)
         return type(items[0])(**{field.name: sum(share * getattr(item, field.name) for share, item in zip(shares, items))
                                  for field in dataclasses.fields(items[0])})
     return sum(share * item for share, item in zip(shares, items))
+
+
+def check_batch(config, contents: Tensor, styles: Sequence[Sequence]) -> int:
+    """K, the styles per content of a ``stylize_batch`` call (B contents, each with its K style
+    representations), after the checks every method makes: as many groups as contents, K the
+    same for all, no colour preservation that changes the style per content."""
+    if color.uses_style_stage(config.preserve_color):
+        raise UsageError(f"colour preservation {config.preserve_color!r} changes the style for each content: "
+                         "stylise one content at a time")
+    count = len(styles[0]) if styles else 0
+    if not count or len(styles) != contents.shape[0] or any(len(group) != count for group in styles):
+        raise UsageError("stylize_batch: give each content the same number (≥ 1) of style representations")
+    return count
+
+
+def finish_batch(outputs: Tensor, contents: Tensor, count: int, preserve_color: str | None) -> Tensor:
+    """(B·K, 3, H, W) outputs of B contents with K styles each → (B, K, 3, H, W) in [0, 1], after
+    an output-stage colour preservation against each output's own content."""
+    if color.uses_output_stage(preserve_color):
+        outputs = torch.stack([color.finish_output(image, contents[index // count].to(image.device), preserve_color)
+                               for index, image in enumerate(outputs)])
+    return outputs.clamp(0, 1).reshape(contents.shape[0], count, *outputs.shape[1:])

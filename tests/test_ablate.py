@@ -20,6 +20,7 @@ from styletransfer.ablate.data import ContentImages, generated_image
 from styletransfer.ablate.metrics import batch_dependence, gain_verdict
 from styletransfer.ablate.perceptual import PerceptualLoss
 from styletransfer.ablate.plot import PALETTE, line_plot
+from styletransfer.ablate import shapes as SH
 from styletransfer.ablate.shapes import SHAPES, SHIFTS, make_domain, shape_masks
 from styletransfer.adain import ADAIN_LAYER, Decoder, mean_std
 from styletransfer.cli import main
@@ -31,6 +32,18 @@ TINY = dict(width=4, residual_blocks=1)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def _magenta_torch_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("magenta_torch_home")
+
+
+@pytest.fixture
+def magenta(_magenta_torch_home, monkeypatch):
+    """One torch hub folder for this module's tests that run Magenta (the style shift): its
+    networks are converted from the installed ONNX files once (about 4 s), not in every test."""
+    monkeypatch.setenv("TORCH_HOME", str(_magenta_torch_home))
 
 
 def pool_of(count: int, *shape: int, seed: int = 0) -> torch.Tensor:
@@ -196,6 +209,7 @@ def test_gain_verdict():
     assert gain_verdict([-0.05, -0.02, -0.03]) == "hurts"
 
 
+@pytest.mark.usefixtures("magenta")
 def test_shapes_are_distinct_and_shifts_stay_in_range():
     labels = torch.arange(len(SHAPES))
     masks = shape_masks(labels, torch.Generator().manual_seed(0))
@@ -209,6 +223,58 @@ def test_shapes_are_distinct_and_shifts_stay_in_range():
         assert torch.equal(labels_shifted, source_labels)
         assert 0 <= images.min() and images.max() <= 1
         assert (images - source).abs().mean() > 0.02, shift
+
+
+def _quantised(images: torch.Tensor) -> torch.Tensor:
+    """What an 8-bit PNG round trip (``save_image`` then ``load_image``) leaves of ``images``."""
+    return (images.clamp(0, 1) * 255 + 0.5).floor() / 255
+
+
+@pytest.mark.usefixtures("magenta")
+def test_style_shift_is_a_deterministic_stylisation_of_the_source_scenes():
+    source, labels = make_domain(6, torch.Generator().manual_seed(1))
+    shifted, shifted_labels = make_domain(6, torch.Generator().manual_seed(1), shift="style")
+    assert shifted.shape == source.shape == (6, 3, SH.IMAGE_SIZE, SH.IMAGE_SIZE)
+    assert torch.equal(shifted_labels, labels)
+    assert 0 <= shifted.min() and shifted.max() <= 1
+    assert torch.equal(make_domain(6, torch.Generator().manual_seed(1), shift="style")[0], shifted)
+    assert ((shifted - source).abs().mean(dim=(1, 2, 3)) > 0.05).all()  # every scene restyled, not nudged
+    # and not by a per-channel affine map (what BN could undo exactly): fit one per image and channel
+    x, y = source.flatten(2), shifted.flatten(2)  # (N, 3, H·W)
+    gain = ((x - x.mean(2, keepdim=True)) * (y - y.mean(2, keepdim=True))).mean(2, keepdim=True) / x.var(
+        2, unbiased=False, keepdim=True)
+    residual = y - y.mean(2, keepdim=True) - gain * (x - x.mean(2, keepdim=True))
+    assert (residual.std(2) > 0.05).all()
+
+
+@pytest.mark.usefixtures("magenta")
+def test_style_shift_is_stylize_dataset_with_magenta_and_a_seeded_painting_per_scene():
+    """Each output is Magenta's stylisation of its scene with the painting ``stylize-dataset``
+    chooses from the seed and the scene's file name, and with no other painting."""
+    from styletransfer.dataset.plan import choose_styles, relative_images
+    from styletransfer.imageio import load_image, resize_to
+    from styletransfer.magenta.stylizer import MagentaConfig, load_stylizer
+
+    scenes, _ = make_domain(6, torch.Generator().manual_seed(2))
+    paintings = relative_images(SH.STYLE_ROOT, "STYLE_ROOT")
+    assert paintings == ["brushstrokes.jpg", "mosaic.jpg", "swirl.jpg"]
+    stylizer = load_stylizer(MagentaConfig(content_size=SH.STYLE_SIZE))
+    embeddings = [stylizer.style_embedding(load_image(SH.STYLE_ROOT / name)) for name in paintings]
+    contents = resize_to(_quantised(scenes), SH.STYLE_SIZE, SH.STYLE_SIZE)  # (6, 3, S, S)
+    every = stylizer.stylize_batch(contents, [embeddings] * 6)  # (6, 3 paintings, 3, S, S)
+    reference = resize_to(_quantised(every.flatten(0, 1)), 32, 32).view(6, len(paintings), 3, 32, 32)
+    choices = {}
+    for generator_seed in (3, 4):
+        seed = SH.style_seed(torch.Generator().manual_seed(generator_seed))
+        shifted = SHIFTS.get("style")(scenes, None, torch.Generator().manual_seed(generator_seed))
+        chosen = [choose_styles(SH.scene_name(i, 6), seed, len(paintings), 1)[0] for i in range(6)]
+        distance = (reference - shifted[:, None]).abs().amax(dim=(2, 3, 4))  # (6, paintings)
+        assert distance[range(6), chosen].max() < 3 / 255, distance
+        assert distance.argmin(dim=1).tolist() == chosen
+        assert (distance.sort(dim=1).values[:, 1] > 0.1).all()  # every other painting is far off
+        choices[generator_seed] = chosen
+    assert choices[3] != choices[4] and len(set(choices[3] + choices[4])) == len(paintings)
+    assert SH.scene_name(5, 6) == "000005.png" and SH.scene_name(5, 10**7) == "0000005.png"
 
 
 # --- report builders -----------------------------------------------------------------------
@@ -440,6 +506,18 @@ def test_cli_adabn_smoke(tmp_path):
     assert [r["seed"] for r in data["runs"]] == [0, 1] and data["config"]["shifts"] == ["noise", "invert"]
     assert set(data["summary"]["shifts"]) == {"noise", "invert"}
     assert "| 1 | invert |" in (out / "results.md").read_text()
+
+
+@pytest.mark.usefixtures("magenta")
+def test_cli_adabn_runs_the_style_shift_which_is_a_default(tmp_path):
+    assert "style" in A.AdaBNConfig().shifts and A.QUICK.shifts == A.AdaBNConfig().shifts
+    out = tmp_path / "adabn"
+    result = run_cli("adabn", "-o", out, "--quick", "--iters", 2, "--seeds", "0", "--shift", "style",
+                     "--test-images", 8, "--adapt-images", 8, "--adapt-batch", 4, "--no-progress")
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "results.json").read_text())
+    assert data["config"]["shifts"] == ["style"] and set(data["runs"][0]["shifts"]) == {"style"}
+    assert "| 0 | style |" in (out / "results.md").read_text()
 
 
 def test_cli_bad_flags_are_one_line_usage_errors(tmp_path):

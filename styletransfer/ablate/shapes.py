@@ -3,18 +3,25 @@
 Source domain: one shape per image (the class), at a random position, scale and rotation, in a
 random bright colour on a random dark background, with mild pixel noise. Target domains apply
 one shift from ``SHIFTS`` to source-distributed scenes: the labels' meaning is unchanged, only
-the image statistics move. Everything is a pure function of a ``torch.Generator``.
+the image statistics move. Everything is a pure function of a ``torch.Generator``. The ``style``
+shift runs Magenta's arbitrary-stylization network through ``stylize-dataset``
+(``styletransfer.dataset``), imported only when that shift is used.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
+from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import Tensor
 
+from ..errors import ImageError, UsageError
 from ..registry import Registry
+from .data import ASSETS
 
 SHAPES = ("disk", "ring", "square", "frame", "triangle", "cross", "bar", "corner")
 IMAGE_SIZE = 32
@@ -37,6 +44,19 @@ CONTRAST = 0.35  # the contrast shift keeps this fraction of the deviation from 
 BRIGHTNESS = 0.2  # …and adds this
 TARGET_NOISE = 0.2
 TEXTURE_FREQUENCY = (0.6, 1.4)  # stripe cycles per pixel·π (high frequency)
+STYLE_ROOT = ASSETS / "style"  # the project's three paintings
+# The style shift stylises at this side and resizes back to IMAGE_SIZE, chosen by looking at the
+# same scenes with each painting at 32, 64, 96 and 128 px. At 32 px Magenta's transformer (9×9
+# convs at both ends, two stride-2 convs between) paints over the shapes: with swirl most of them
+# dissolve, and holes and thin bars blur with the others. At 64 px mosaic and brushstrokes are
+# plain and keep the shapes, but swirl (a low-contrast painting) fades thin bars, corners and
+# crosses almost into the background. At 96 px every painting is plain (tiles, strokes, swirls and
+# their colours) and every shape keeps its outline. 128 px keeps them no better once resized to
+# 32 px, turns brushstrokes' finer strokes into pixel noise, and costs twice as much (the
+# transformer takes about 4, 11 and 22 ms an image at 64, 96 and 128 px on one CPU thread).
+STYLE_SIZE = 96
+STYLE_BATCH = 32  # scenes per pass through the transformer
+STYLE_NAME_DIGITS = 6  # scene files are 000000.png, …: sorted order is scene order
 
 
 def shape_masks(labels: Tensor, generator: torch.Generator, size: int = IMAGE_SIZE) -> Tensor:
@@ -119,6 +139,57 @@ def _texture(images: Tensor, masks: Tensor, generator: torch.Generator) -> Tenso
 def _invert(images: Tensor, masks: Tensor, generator: torch.Generator) -> Tensor:
     """Photographic negative: dark shapes on bright backgrounds."""
     return 1 - images
+
+
+@SHIFTS.register("style")
+def _style(images: Tensor, masks: Tensor, generator: torch.Generator) -> Tensor:
+    """Each scene stylised by Magenta's arbitrary-stylization network with one of the project's
+    paintings, chosen per scene by ``stylize-dataset`` from a seed drawn from ``generator``."""
+    return stylize_scenes(images, style_seed(generator))
+
+
+def style_seed(generator: torch.Generator) -> int:
+    """The ``stylize-dataset`` seed of a style-shifted domain: drawn from its generator, so the
+    domain stays a pure function of the generator."""
+    return int(torch.randint(2**31 - 1, (), generator=generator))
+
+
+def scene_name(index: int, count: int) -> str:
+    """The file of scene ``index`` of ``count`` in the folder given to ``stylize-dataset``:
+    zero-padded, so its sorted order is the scenes' order; below a million scenes a scene's name,
+    and so its style, does not depend on ``count``."""
+    return f"{index:0{max(STYLE_NAME_DIGITS, len(str(count - 1)))}d}.png"
+
+
+def stylize_scenes(images: Tensor, seed: int, *, style_root: str | os.PathLike = STYLE_ROOT,
+                   size: int = STYLE_SIZE, batch_size: int = STYLE_BATCH) -> Tensor:
+    """``images`` (N, 3, S, S) in [0, 1] through ``stylize-dataset`` with Magenta's network on the
+    CPU: one style per scene from ``style_root`` (the dataset command's deterministic choice from
+    ``seed`` and the scene's file name, ``scene_name``), stylised at ``size`` px and resized back
+    to S. The images pass through 8-bit PNG files on the way. Returns (N, 3, S, S) in [0, 1]."""
+    from ..dataset import DatasetConfig, stylize_dataset
+    from ..imageio import load_image, resize_to, save_image
+
+    if not Path(style_root).is_dir():
+        raise UsageError(f"the style shift needs the paintings in {str(style_root)!r}: run from a source "
+                         "checkout (which ships assets/)")
+    count, _, height, width = images.shape
+    config = DatasetConfig(method="magenta", num_styles=1, seed=seed, content_size=size, ext="png", workers=0,
+                           batch_size=batch_size)
+    with tempfile.TemporaryDirectory(prefix="styletransfer-style-shift-") as folder:
+        scenes, stylised = Path(folder) / "scenes", Path(folder) / "stylised"
+        scenes.mkdir()
+        names = [scene_name(index, count) for index in range(count)]
+        for name, image in zip(names, images):
+            save_image(image, scenes / name)
+        run = stylize_dataset(scenes, style_root, stylised, config, style_cache="none", device="cpu",
+                              progress=False)
+        if run.written != count or run.failed:
+            reasons = run.errors.read_text(encoding="utf-8").splitlines()[1:2] if run.errors else []
+            raise ImageError(f"stylize-dataset made {run.written} of {count} style-shifted scenes "
+                             f"({run.failed} failed{': ' + reasons[0] if reasons else ''})")
+        outputs = torch.stack([load_image(stylised / name) for name in names])  # (N, 3, size, size)
+    return resize_to(outputs, height, width)  # (N, 3, S, S)
 
 
 def make_domain(count: int, generator: torch.Generator, *, shift: str | None = None,

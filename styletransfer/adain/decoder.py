@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 from torch import Tensor, nn
 
 from ..encoder import VGGEncoder
 from ..errors import WeightsError
+from ..files import sha256_file
 from ..norms import make_norm
 from .functional import ADAIN_LAYER, mean_std
 
@@ -124,3 +126,24 @@ def pair_with(encoder: VGGEncoder, decoder: Decoder, decoder_config: dict) -> tu
     ``serve`` all pair them here; each caller shows the warning its own way."""
     return AdaINModel(encoder, decoder), encoder.spec.decoder_mismatch(decoder_config)
 
+
+def decoder_info(path: str | os.PathLike | None, config: dict) -> dict:
+    return {"file": None if path is None else str(path), "sha256": None if path is None else sha256_file(path),
+            "norm": config.get("norm", "none"), "config": config}
+
+
+def decoder_model(decoder: str | os.PathLike | Decoder, weights: str | VGGEncoder,
+                  pooling: str | None) -> tuple[AdaINModel, dict]:
+    """The encoder–decoder pair (AdaIN's, and WCT's) and the decoder's description; warns when
+    decoder and encoder do not belong together."""
+    if isinstance(decoder, Decoder):
+        network, decoder_config, decoder_path = decoder, {"norm": decoder.norm}, None
+    else:  # before the encoder: a wrong decoder file is found without a download
+        (network, decoder_config), decoder_path = load_decoder(decoder), decoder
+    from ..weights import load_encoder
+
+    encoder = weights if isinstance(weights, nn.Module) else load_encoder(weights, pooling=pooling)
+    model, mismatch = pair_with(encoder, network, decoder_config)
+    if mismatch is not None:
+        warnings.warn(mismatch, stacklevel=3)
+    return model, decoder_info(decoder_path, decoder_config)

@@ -40,7 +40,8 @@ from ..errors import UsageError, WeightsError
 from ..imageio import check_mask_styles, grayscale, resize_to
 from ..norms import NORMS
 from ..precision import DEFAULT_PRECISION, check_precision
-from ..realtime import check_feedforward_settings, check_prepared, pad_to_multiple, prepare_image, weighted_average
+from ..realtime import (check_batch, check_feedforward_settings, check_prepared, finish_batch, pad_to_multiple,
+                        prepare_image, weighted_average)
 from ..tiling import (DEFAULT_TILE_SIZE, FEATURE_STRIDE, TILE_THRESHOLD_PIXELS, Box, ChannelMoments, check_tile_size,
                       exact_halo, plan_tiles)
 from .decoder import DECODER_PLAN, AdaINModel
@@ -199,6 +200,36 @@ class DecoderStylizer:
         return [s if isinstance(s, self.statistics_type) else self._statistics(self.prepare_style(s, content_p))
                 for s in styles]
 
+    @torch.inference_mode()
+    def stylize_batch(self, contents: Tensor, styles: Sequence[Sequence]) -> Tensor:
+        """Stylise B prepared contents (B, 3, H, W) of one size (resized and cropped as the config
+        says, e.g. in data-loader workers), content b with each of its K precomputed statistics
+        ``styles[b]``: (B, K, 3, H, W) in [0, 1] on the CPU.
+
+        Each content is encoded once for its K styles, and the B·K targets are decoded in one
+        batch (a content too large to go whole is done on its own, in tiles where the method tiles).
+        No masks, and no colour preservation that changes the style per content.
+        """
+        check_batch(self.config, contents, styles)
+        height, width = contents.shape[-2:]
+        padded = pad_to_multiple(contents.to(self.device), FEATURE_STRIDE)  # (B, 3, H', W')
+        if self._whole(*padded.shape[-2:]):
+            features = self.network.encode(self._network_input(padded)).float()  # (B, C, h, w)
+            targets = [self._target(features[b:b + 1], style) for b, group in enumerate(styles) for style in group]
+            outputs = self.network.decoder(self._network_input(torch.cat(targets))).float()  # (B·K, 3, H', W')
+        else:
+            outputs = torch.cat([self._transform(padded[b:b + 1], None, [style])
+                                 for b, group in enumerate(styles) for style in group])
+        return finish_batch(outputs[:, :, :height, :width].cpu(), contents, len(styles[0]), self.config.preserve_color)
+
+    def _whole(self, height: int, width: int) -> bool:
+        """Whether a padded content of this size goes through the networks whole (not in tiles)."""
+        return True
+
+    def _target(self, features: Tensor, style) -> Tensor:
+        """The transformed (1, C, h, w) relu4_1 features of one whole content for one style."""
+        raise NotImplementedError
+
     def _network_input(self, image: Tensor) -> Tensor:
         return image.to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
 
@@ -250,6 +281,14 @@ class AdaINStylizer(DecoderStylizer):
             _, (moments,) = self._encode_tiles(image, plan_tiles(*image.shape[-2:], tile_size), None, keep=False)
             mean, std = moments.mean_std(ADAIN_EPS)
         return StyleStatistics(mean, std)
+
+    def _whole(self, height: int, width: int) -> bool:
+        return not self.tile_size(height, width)
+
+    def _target(self, features: Tensor, style: StyleStatistics) -> Tensor:
+        moments = [ChannelMoments()]
+        accumulate(moments, features, None)
+        return apply_affines(features, None, region_affines(moments, [style], self.config.alpha, self.smooth_moments))
 
     def _transform(self, padded, foreground, region_styles):
         """AdaIN as per-region affine maps of the relu4_1 features, in tiles when large."""

@@ -35,6 +35,7 @@ def main() -> None:
 def _register() -> None:
     from .ablate import ablate_group
     from .compare import compare_command
+    from .dataset import stylize_dataset_command
     from .info import losses_command
     from .serve import serve_command
     from .stylize import stylize_command
@@ -42,6 +43,7 @@ def _register() -> None:
     from .weights import weights_group
 
     main.add_command(stylize_command)
+    main.add_command(stylize_dataset_command)
     main.add_command(losses_command)
     main.add_command(train_command)
     main.add_command(compare_command)

@@ -178,7 +178,8 @@ def stats_command(ctx, output_dir, quick, device, threads, overwrite, progress, 
 @ablate_group.command("adabn")
 @common_options
 @click.option("--shift", "shifts", multiple=True, type=NAMES,
-              help="Target-domain shift(s), repeatable or comma-separated: color, contrast, noise, texture, invert (default all).")
+              help="Target-domain shift(s), repeatable or comma-separated: color, contrast, noise, texture, invert, "
+                   "style (default all).")
 @click.option("--seeds", type=SEEDS, default=None, help="Seeds (full and quick: 0,1,…,9).")
 @click.option("--iters", type=click.IntRange(min=1), default=None, help="Training iterations (full 3000, quick 500).")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None, help="Training batch size (64).")

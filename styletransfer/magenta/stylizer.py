@@ -20,7 +20,8 @@ from torch import Tensor
 from .. import color
 from ..imageio import check_mask_styles, grayscale, resize_to
 from ..precision import DEFAULT_PRECISION, check_precision, dtype_of
-from ..realtime import check_feedforward_settings, pad_to_multiple, prepare_image, weighted_average
+from ..realtime import (check_batch, check_feedforward_settings, finish_batch, pad_to_multiple, prepare_image,
+                        weighted_average)
 from ..tiling import DEFAULT_TILE_SIZE, TILE_THRESHOLD_PIXELS, check_tile_size
 from .networks import TRANSFORMER_STRIDE, StylePredictor, StyleTransformer
 from .tiles import tiled_transform
@@ -113,6 +114,32 @@ class MagentaStylizer:
         else:
             out = self.transformer(batch, embedding)  # (1, 3, H', W')
         return out[0, :, :height, :width].float().cpu()
+
+    @torch.no_grad()
+    def stylize_batch(self, contents: Tensor, embeddings: Sequence[Sequence[Tensor]]) -> Tensor:
+        """Stylise B prepared contents (B, 3, H, W) of one size (resized and cropped as the config
+        says, e.g. in data-loader workers), content b with each of its K style embeddings
+        ``embeddings[b]``: (B, K, 3, H, W) in [0, 1] on the CPU.
+
+        The B·K pairs go through the transformer as one batch (a content too large to go whole is
+        done on its own, in tiles). With ``alpha`` < 1 each content's own embedding is taken from
+        the prepared content (resized like a style). No masks, and no colour preservation that
+        changes the style per content.
+        """
+        cfg = self.config
+        count, (height, width) = check_batch(cfg, contents, embeddings), contents.shape[-2:]
+        mixed = torch.stack([e for group in embeddings for e in group]).to(self.device)  # (B·K, 100)
+        if cfg.alpha < 1:
+            own = self.predictor(prepare_image(contents, cfg.style_size, cfg.crop).to(self.device, self.dtype))
+            mixed = cfg.alpha * mixed + (1 - cfg.alpha) * own.float().repeat_interleave(count, 0)
+        batch = pad_to_multiple(contents.to(self.device, self.dtype), TRANSFORMER_STRIDE)  # (B, 3, H', W')
+        if self.tile_size(*batch.shape[-2:]):
+            images = [self.transform(contents[index // count], e) for index, e in enumerate(mixed)]
+            outputs = torch.stack(images)  # (B·K, 3, H, W)
+        else:
+            batch = batch.repeat_interleave(count, 0).contiguous(memory_format=torch.channels_last)
+            outputs = self.transformer(batch, mixed.to(self.dtype))[:, :, :height, :width].float().cpu()
+        return finish_batch(outputs, contents, count, cfg.preserve_color)
 
     def stylize(self, content: Tensor, styles: Sequence[Tensor], *, mask: Tensor | None = None) -> Tensor:
         """Stylise a (3, H, W) content with style images or precomputed embeddings (100,).

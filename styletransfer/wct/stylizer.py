@@ -118,10 +118,15 @@ class WCTStylizer(DecoderStylizer):
     def _transform(self, padded, foreground, region_styles):
         """Whitening and colouring (one (T, b) per region) of the whole relu4_1 map, then the decoder."""
         features = self._encode(padded)  # (1, C, H'/8, W'/8)
-        affines = region_affines(features, foreground, region_styles, self.config.alpha,
-                                 smooth=self.smooth_moments)
-        target = apply_region_affines(features, foreground, affines)
+        target = self._regions_target(features, foreground, region_styles)
         return self.network.decoder(self._network_input(target)).float()  # (1, 3, H', W')
+
+    def _target(self, features: Tensor, style: WCTStatistics) -> Tensor:
+        return self._regions_target(features, None, [style])
+
+    def _regions_target(self, features: Tensor, foreground: Tensor | None, region_styles) -> Tensor:
+        affines = region_affines(features, foreground, region_styles, self.config.alpha, smooth=self.smooth_moments)
+        return apply_region_affines(features, foreground, affines)
 
     def _encode(self, image: Tensor) -> Tensor:
         """relu4_1 features of a (1, 3, H, W) image, in float32 whatever the networks' dtype."""

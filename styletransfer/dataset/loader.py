@@ -1,0 +1,53 @@
+"""Decoding and resizing in data-loader workers: one item is one chunk of contents (or one style).
+
+An item holds, for each file, its prepared image (resized by the shorter side, optionally
+centre-cropped) or the one-line reason it could not be read, so a bad file never stops a run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from ..data import ignore_stop_signals
+from ..errors import ImageError
+from ..imageio import MIN_SIDE, load_image
+from ..realtime import prepare_image
+
+Prepared = tuple[int, "Tensor | str"]  # (index, image or the reason it could not be read)
+
+
+def prepare_file(path: Path, size: int, crop: bool, max_pixels: int | None) -> Tensor | str:
+    """The (3, H, W) image of ``path`` resized and cropped, or why it cannot be used."""
+    try:
+        image = prepare_image(load_image(path, max_pixels=max_pixels), size, crop)
+    except ImageError as error:
+        return str(error)
+    if min(image.shape[-2:]) < MIN_SIDE:
+        return f"{str(path)!r} is {image.shape[-1]}x{image.shape[-2]} after resizing, under {MIN_SIDE}px"
+    return image.contiguous()
+
+
+class ChunkDataset(torch.utils.data.Dataset):
+    """``dataset[i]`` → the prepared contents of chunk ``i``: [(content index, image or reason)]."""
+
+    def __init__(self, paths: Sequence[Path], chunks: Sequence[Sequence[int]], *, size: int, crop: bool,
+                 max_pixels: int | None) -> None:
+        self.paths, self.chunks = paths, chunks
+        self.size, self.crop, self.max_pixels = size, crop, max_pixels
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def __getitem__(self, index: int) -> list[Prepared]:
+        return [(i, prepare_file(self.paths[i], self.size, self.crop, self.max_pixels)) for i in self.chunks[index]]
+
+
+def make_loader(dataset: torch.utils.data.Dataset, workers: int) -> torch.utils.data.DataLoader:
+    """Items in order, one at a time, ``workers`` processes ahead (none: in this process)."""
+    return torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
+                                       worker_init_fn=ignore_stop_signals if workers else None,
+                                       prefetch_factor=2 if workers else None)
