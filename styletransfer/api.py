@@ -287,12 +287,10 @@ def magenta_files(content: str | os.PathLike | None, styles: Sequence[str | os.P
                              style_dir=style_dir, ext=ext, report=report, device=device, max_pixels=max_pixels,
                              video=video)
     from .magenta.stylizer import load_stylizer
-    from .magenta.weights import FILES, PACKAGE, PACKAGE_VERSION
+    from .magenta.weights import networks_info
 
     stylizer = load_stylizer(config, device=plan.device)
-    networks = {"package": f"{PACKAGE}=={PACKAGE_VERSION}",
-                **{kind: {"file": entry.file, "sha256": entry.sha256} for kind, entry in FILES.items()}}
-    metadata = {"method": "magenta", "config": config.to_dict(), "networks": networks,
+    metadata = {"method": "magenta", "config": config.to_dict(), "networks": networks_info(),
                 "mask": None if mask is None else str(mask)}
     return _run_feedforward(plan, stylizer.style_embedding, stylizer.stylize, config, metadata, start=start,
                             progress=progress, max_pixels=max_pixels, clips=plan.clip_stylizer(stylizer))

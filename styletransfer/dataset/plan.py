@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import ImageError, UsageError
-from ..imageio import IMAGE_EXTENSIONS, MIN_SIDE, OUTPUT_FORMATS
+from ..imageio import IMAGE_EXTENSIONS, OUTPUT_FORMATS
 from ..methods import feedforward_methods
-from ..precision import DEFAULT_PRECISION, dtype_of
+from ..precision import DEFAULT_PRECISION
 
 STYLE_SIZES = {"adain": 512, "wct": 512, "magenta": 256}  # stylize-datasets' 512; Magenta's training size
 MANIFEST_FORMATS = ("csv", "jsonl")
@@ -49,19 +49,25 @@ class DatasetConfig:
             raise UsageError(f"--method {self.method!r}: stylize-dataset runs {', '.join(methods)}")
         if self.num_styles < 1:
             raise UsageError(f"--num-styles must be ≥ 1, got {self.num_styles}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise UsageError(f"--alpha must be between 0 and 1, got {self.alpha}")
-        for flag, size in (("--content-size", self.content_size), ("--style-size", self.style_size)):
-            if size is not None and size != 0 and size < MIN_SIDE:
-                raise UsageError(f"{flag} must be 0 (keep the original size) or ≥ {MIN_SIDE}, got {size}")
+        self.method_config().validate()  # alpha, sizes and precision, as the method checks them
         if self.ext is not None and output_suffix(self.ext) not in OUTPUT_FORMATS:
             raise UsageError(f"--ext {self.ext!r}: use one of {', '.join(sorted(s[1:] for s in OUTPUT_FORMATS))}")
         if self.batch_size < 1 or self.workers < 0:
             raise UsageError("--batch-size must be ≥ 1 and --workers ≥ 0")
         if self.manifest_format not in MANIFEST_FORMATS:
             raise UsageError(f"--manifest-format: use one of {', '.join(MANIFEST_FORMATS)}")
-        dtype_of(self.precision)
         return self
+
+    def method_config(self):
+        """The method's own config (MagentaConfig, AdaINConfig, WCTConfig) with these settings."""
+        if self.method == "magenta":
+            from ..magenta.stylizer import MagentaConfig as Config
+        elif self.method == "adain":
+            from ..adain.stylizer import AdaINConfig as Config
+        else:
+            from ..wct.stylizer import WCTConfig as Config
+        return Config(alpha=self.alpha, content_size=self.content_size, style_size=self.resolved_style_size,
+                      crop=self.crop, precision=self.precision)
 
     @property
     def resolved_style_size(self) -> int:

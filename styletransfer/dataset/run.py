@@ -36,6 +36,7 @@ from ..distributed import Distributed
 from ..errors import ImageError, UsageError
 from ..files import atomic_write_json
 from ..imageio import DEFAULT_MAX_PIXELS, save_image
+from ..methods import METHODS
 from . import records as R
 from .loader import ChunkDataset, make_loader, prepare_file
 from .plan import DatasetConfig, Output, Plan, make_plan, rank_chunks
@@ -82,7 +83,7 @@ def stylize_dataset(content_root: str | os.PathLike, style_root: str | os.PathLi
     start = time.perf_counter()
     config = (config or DatasetConfig()).validate()
     plan = make_plan(content_root, style_root, out_root, config)
-    if config.method in ("adain", "wct") and decoder is None:
+    if METHODS.get(config.method).needs_decoder and decoder is None:
         raise UsageError(f"--method {config.method} needs a trained decoder: pass --decoder")
     dist, torch_device = Distributed.from_env(resolve_device(device), timeout=BARRIER_TIMEOUT)
     try:
@@ -94,29 +95,27 @@ def stylize_dataset(content_root: str | os.PathLike, style_root: str | os.PathLi
 
 def _stylizer(config: DatasetConfig, device: torch.device, decoder, weights, pooling):
     """The method's stylizer and the type of its style representation."""
-    common = dict(alpha=config.alpha, content_size=config.content_size, style_size=config.resolved_style_size,
-                  crop=config.crop, precision=config.precision)
     if config.method == "magenta":
-        from ..magenta.stylizer import MagentaConfig, load_stylizer
+        from ..magenta.stylizer import load_stylizer
 
-        return load_stylizer(MagentaConfig(**common), device=device), torch.Tensor
+        return load_stylizer(config.method_config(), device=device), torch.Tensor
     from ..adain.decoder import decoder_model
+    from ..adain.stylizer import AdaINStylizer
+    from ..wct.stylizer import WCTStylizer
 
     model, _ = decoder_model(decoder, weights, pooling)
-    if config.method == "adain":
-        from ..adain.stylizer import AdaINConfig as Config, AdaINStylizer as Stylizer
-    else:
-        from ..wct.stylizer import WCTConfig as Config, WCTStylizer as Stylizer
-    return Stylizer(model, Config(**common), device=device), Stylizer.statistics_type
+    stylizer_class = AdaINStylizer if config.method == "adain" else WCTStylizer
+    stylizer = stylizer_class(model, config.method_config(), device=device)
+    return stylizer, stylizer.statistics_type
 
 
 def networks_identity(method: str, decoder, weights, pooling) -> dict:
     """What the outputs' networks are, without loading them: the pinned Magenta files, or the
     decoder's and encoder's files by hash (a network passed as an object: its weights' hash)."""
     if method == "magenta":
-        from ..magenta.weights import FILES, PACKAGE, PACKAGE_VERSION
+        from ..magenta.weights import networks_info
 
-        return {"package": f"{PACKAGE}=={PACKAGE_VERSION}", **{kind: entry.sha256 for kind, entry in FILES.items()}}
+        return networks_info()
     from ..files import sha256_file
 
     def identity(network) -> str:
@@ -150,6 +149,7 @@ class _Run:
         self.out = plan.out_root
         self.bad: dict[tuple[str, str], str] = {}  # (role, relative path) of an unreadable input → why
         self.counts = {"written": 0, "existing": 0, "failed": 0}
+        self.states: dict[str, str] = {}  # output path → its state at the start (_output_state)
         self.stylizer = None
         self.seconds_models = 0.0
 
@@ -230,13 +230,19 @@ class _Run:
         return True
 
     def _output_state(self, output: Output) -> str:
-        """"done" (the file is there), "failed" (an input cannot be read) or "missing"."""
-        if self.plan.output_path(output).exists():
-            return "done"
-        if self._input_bad(CONTENT, self.plan.contents[output.content]) or \
-                self._input_bad(STYLE, self.plan.styles[output.style]):
-            return "failed"
-        return "missing"
+        """"done" (the file is there), "failed" (an input cannot be read) or "missing", as the
+        run found it at its start (looked up once: the plan and the style share ask again)."""
+        state = self.states.get(output.path)
+        if state is None:
+            if self.plan.output_path(output).exists():
+                state = "done"
+            elif self._input_bad(CONTENT, self.plan.contents[output.content]) or \
+                    self._input_bad(STYLE, self.plan.styles[output.style]):
+                state = "failed"
+            else:
+                state = "missing"
+            self.states[output.path] = state
+        return state
 
     def _accounted(self, chunk: range) -> bool:
         return all(self._output_state(o) != "missing" for c in chunk for o in self.plan.outputs_of(c))
@@ -352,15 +358,16 @@ class _Run:
             contents = torch.stack([image for _, image, _ in members])
             images = self.stylizer.stylize_batch(contents, [[filler if s is None else s for s in styles]
                                                             for _, _, styles in members])
-            for (content, _, _), outputs in zip(members, images):
-                for output, image in zip(plan.outputs_of(content), outputs):
-                    made[output.path] = image
+            for (content, _, styles), outputs in zip(members, images):
+                for output, style, image in zip(plan.outputs_of(content), styles, outputs):
+                    if style is not None:  # not the filler's
+                        made[output.path] = image
         for content, _ in chunk_items:
             for output in plan.outputs_of(content):
                 if plan.output_path(output).exists():
                     rows.append(self._row(output, R.EXISTING, previous=previous.get(output.path)))
                     self.counts["existing"] += 1
-                elif output.path in made and self._style(output.style) is not None:
+                elif output.path in made:
                     writes.append(writer.submit(self._write, output, made[output.path]))
                     self.counts["written"] += 1
                 else:

@@ -49,6 +49,12 @@ FILES = {
 EPSILON_NODE_SUFFIX = "StyleNorm/batchnorm/add_prequant"  # Add(variance, ε) in every norm
 
 
+def networks_info() -> dict:
+    """The pinned networks, as reports and image metadata record them (no file is read)."""
+    return {"package": f"{PACKAGE}=={PACKAGE_VERSION}",
+            **{kind: {"file": entry.file, "sha256": entry.sha256} for kind, entry in FILES.items()}}
+
+
 def package_file(kind: str) -> Path:
     """The installed package's ONNX file for ``kind``; a missing package names the install command."""
     entry = FILES[kind]
