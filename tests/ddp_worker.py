@@ -2,8 +2,10 @@
 
     torchrun --standalone --nproc-per-node 2 tests/ddp_worker.py OUT_DIR train --content-dir ...
 
-Every rank writes ``OUT_DIR/rank{RANK}.pt`` (its decoder's state dict) so a test can check that
-the replicas agree; the command itself writes checkpoints from rank 0 only.
+Every rank writes ``OUT_DIR/rank{RANK}.pt`` (its decoder's state dict) and
+``OUT_DIR/rank{RANK}_gradients.pt`` (the averaged gradient each step applied), so a test can check
+that the replicas agree and set them against one process; the command itself writes checkpoints
+from rank 0 only.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import torch
 
 import styletransfer.training as training
+from gradient_log import recorded_gradients
 from styletransfer.cli import main
 
 
@@ -25,13 +28,15 @@ def run(out_dir: str, args: list[str]) -> int:
         return results[-1]
 
     training.train = capture
-    try:
-        main(args, prog_name="styletransfer")
-        code = 0
-    except SystemExit as stop:
-        code = stop.code or 0
+    with recorded_gradients() as steps:
+        try:
+            main(args, prog_name="styletransfer")
+            code = 0
+        except SystemExit as stop:
+            code = stop.code or 0
     for result in results:
         torch.save(result.decoder.state_dict(), f"{out_dir}/rank{result.rank}.pt")
+        torch.save(steps, f"{out_dir}/rank{result.rank}_gradients.pt")
     return int(code)
 
 
