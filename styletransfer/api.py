@@ -29,7 +29,7 @@ from .provenance import encoder_info, environment_info
 from .video.clip import ClipStylizer, VideoConfig
 from .video.io import check_audio_copy, check_clip_output, check_encoder, is_clip, list_clips, output_suffix, probe
 from .wct.stylizer import WCTConfig, WCTStylizer
-from .weights import load_encoder
+from .weights import DEFAULT_ENCODER, load_encoder
 
 OUTPUT_NAME = "{content}_stylized_{style}{ext}"  # folder mode; several styles are joined by "+"
 
@@ -47,7 +47,7 @@ def _check_report(report: str | os.PathLike | None, paths: Sequence[str | os.Pat
 
 
 def stylize_files(content: str | os.PathLike, styles: Sequence[str | os.PathLike], output: str | os.PathLike,
-                  config: StylizeConfig | None = None, *, weights: str | VGGEncoder = "imagenet",
+                  config: StylizeConfig | None = None, *, weights: str | VGGEncoder = DEFAULT_ENCODER,
                   pooling: str | None = None, device: str = "auto", report: str | os.PathLike | None = None,
                   progress: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                   preserve_color: str = color.NONE, mask: str | os.PathLike | None = None,
@@ -214,7 +214,7 @@ class AdaINRun:
 
 def adain_files(content: str | os.PathLike | None, styles: Sequence[str | os.PathLike], output: str | os.PathLike,
                 config: AdaINConfig | None = None, *, decoder: str | os.PathLike | Decoder,
-                weights: str | VGGEncoder = "imagenet", pooling: str | None = None,
+                weights: str | VGGEncoder = DEFAULT_ENCODER, pooling: str | None = None,
                 mask: str | os.PathLike | None = None, content_dir: str | os.PathLike | None = None,
                 style_dir: str | os.PathLike | None = None, ext: str = "png", device: str = "auto",
                 report: str | os.PathLike | None = None, progress: bool = False,
@@ -233,7 +233,7 @@ def adain_files(content: str | os.PathLike | None, styles: Sequence[str | os.Pat
 
 def wct_files(content: str | os.PathLike | None, styles: Sequence[str | os.PathLike], output: str | os.PathLike,
               config: WCTConfig | None = None, *, decoder: str | os.PathLike | Decoder,
-              weights: str | VGGEncoder = "imagenet", pooling: str | None = None,
+              weights: str | VGGEncoder = DEFAULT_ENCODER, pooling: str | None = None,
               mask: str | os.PathLike | None = None, content_dir: str | os.PathLike | None = None,
               style_dir: str | os.PathLike | None = None, ext: str = "png", device: str = "auto",
               report: str | os.PathLike | None = None, progress: bool = False,

@@ -8,11 +8,13 @@ takes RGB images in [0, 1] and applies its own preprocessing, so callers never n
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Literal
+from typing import Iterable, Literal, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .errors import WeightsError
 
 # Output channels of each conv; "M" is a pooling layer (torchvision's configuration "E").
 VGG19_CONFIG: tuple[int | str, ...] = (
@@ -200,6 +202,21 @@ class VGGEncoder(nn.Module):
             if name in wanted:
                 outputs[name] = x
         return outputs
+
+    def load_convs(self, tensors: Mapping[str, Tensor], keys: Mapping[str, str], source: str) -> None:
+        """Copy ``tensors[keys[conv] + '.weight'/'.bias']`` into each conv, checking shapes."""
+        with torch.no_grad():
+            for name, conv in self.convs.items():
+                for kind in ("weight", "bias"):
+                    key = f"{keys[name]}.{kind}"
+                    target = getattr(conv, kind)
+                    tensor = tensors[key]
+                    if tensor.shape != target.shape:
+                        raise WeightsError(
+                            f"{source!r}: {key} has shape {tuple(tensor.shape)} but {name} needs "
+                            f"{tuple(target.shape)}; this is not a VGG19 checkpoint"
+                        )
+                    target.copy_(tensor)
 
     def torchvision_state_dict(self) -> dict[str, Tensor]:
         """The weights under torchvision's ``features.N.weight/bias`` keys."""

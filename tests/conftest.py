@@ -21,6 +21,14 @@ def _offline_torch_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
 
 
+@pytest.fixture(autouse=True)
+def _precision_auto_is_fp32(monkeypatch):
+    """``--precision auto`` picks bf16 on CPUs with native bfloat16 and fp32 elsewhere; tests see
+    fp32 on every CPU, so that their numbers do not depend on the machine. Tests of ``auto`` itself
+    set ``native_bf16`` as they need."""
+    monkeypatch.setattr("styletransfer.precision.native_bf16", lambda device: False)
+
+
 @pytest.fixture
 def one_thread():
     """One intra-op thread for the test: many tiny ops gain nothing from more, and a run matches

@@ -84,14 +84,15 @@ def test_bad_flags_are_usage_errors(tmp_path, image_pair, flags, needle):
     assert not out.exists()
 
 
-def test_default_weights_offline_is_one_line_error(tmp_path, image_pair, monkeypatch):
+def test_imagenet_weights_offline_is_one_line_error(tmp_path, image_pair, monkeypatch):
     import torch.hub
 
     monkeypatch.setattr(torch.hub, "download_url_to_file",
                         lambda *a, **k: (_ for _ in ()).throw(OSError("Name or service not known")))
     content, style = image_pair
-    result = run("stylize", content, style, "-o", tmp_path / "o.png", "--size", 32, "--steps", 1)
-    assert result.exit_code == 1
+    result = run("stylize", content, style, "-o", tmp_path / "o.png", "--size", 32, "--steps", 1,
+                 "--weights", "imagenet")
+    assert result.exit_code == 1 and not (tmp_path / "o.png").exists()
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "--weights" in errors[0] and "Traceback" not in result.output
 

@@ -22,7 +22,7 @@ from styletransfer.dataset import records as R
 from styletransfer.dataset import run as dataset_run
 from styletransfer.dataset.plan import choose_styles, make_plan, output_relpath, rank_chunks
 from styletransfer.errors import UsageError
-from styletransfer.imageio import read_metadata
+from styletransfer.imageio import list_images, read_metadata
 
 ROOT = Path(__file__).resolve().parents[1]
 STYLES = ROOT / "assets" / "style"
@@ -86,8 +86,9 @@ def test_plan_refuses_what_would_go_wrong(tmp_path):
     write_image(content / "dog" / "img00.png", 40, 40)  # beside img00.jpg
     with pytest.raises(UsageError, match="would both write"):
         make_plan(content, STYLES, tmp_path / "out", DatasetConfig(ext="png"))
-    with pytest.raises(UsageError, match="STYLE_ROOT holds 3"):
-        make_plan(content, STYLES, tmp_path / "out", DatasetConfig(num_styles=4))
+    held = len(list_images(STYLES, recursive=False))
+    with pytest.raises(UsageError, match=f"STYLE_ROOT holds {held}"):
+        make_plan(content, STYLES, tmp_path / "out", DatasetConfig(num_styles=held + 1))
     with pytest.raises(UsageError, match="overlaps CONTENT_ROOT"):
         make_plan(content, STYLES, content / "stylised", DatasetConfig())
     with pytest.raises(UsageError, match="not a folder"):
@@ -253,6 +254,7 @@ def test_read_rows_drops_a_line_cut_short(tmp_path):
 def test_cli_exit_codes_and_messages(tmp_path):
     content = make_contents(tmp_path / "content", 3, broken=True)
     runner = CliRunner()
+    held = len(list_images(STYLES, recursive=False))
     args = ["stylize-dataset", str(content), str(STYLES), "-o", str(tmp_path / "out"), "--style-size", "64",
             "--workers", "0", "--style-cache", "none", "--no-progress"]
     result = runner.invoke(main, args)
@@ -260,7 +262,7 @@ def test_cli_exit_codes_and_messages(tmp_path):
     assert "3 written" in result.output and "1 input(s) could not be read" in result.output
     for extra, message in ((["--method", "adain"], "needs a trained decoder"),
                            (["--decoder", "x.pth"], "--decoder applies to --method adain and wct only"),
-                           (["--num-styles", "9"], "--num-styles 9 but STYLE_ROOT holds 3")):
+                           (["--num-styles", "99"], f"--num-styles 99 but STYLE_ROOT holds {held}")):
         result = runner.invoke(main, [*args, *extra])
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
 

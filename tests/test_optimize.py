@@ -174,16 +174,22 @@ def test_every_registered_optimizer_lowers_the_objective(encoder, name):
         StylizeConfig(optimizer="adan").validate()
 
 
-def _rocket_swirl_bn_stats(optimizer: str):
-    """The pair on which L-BFGS without a line search diverges (bn-stats, magenta encoder, 128 px)."""
+def _rocket_swirl_bn_stats(optimizer: str, monkeypatch=None):
+    """The pair on which L-BFGS without a line search diverged (bn-stats, magenta encoder, 128 px)
+    when its first step was torch's (1 in L1 norm over all pixels); given ``monkeypatch``, that
+    first step is restored (FIRST_STEP_MEAN = 1 / pixels)."""
     import warnings
 
+    from styletransfer import optimize
     from styletransfer.imageio import load_image, resize_edge
     from styletransfer.weights import load_encoder
 
     encoder = load_encoder("magenta")
     content, style = load_image(ROOT / "assets/content/rocket.jpg"), load_image(ROOT / "assets/style/swirl.jpg")
-    config = StylizeConfig(losses=(("bn-stats", 1.0),), scales=(128,), steps=80, optimizer=optimizer).validate()
+    if monkeypatch is not None:
+        monkeypatch.setattr(optimize, "FIRST_STEP_MEAN", 1.0 / resize_edge(content, 128).numel())
+    config = StylizeConfig(losses=(("bn-stats", 1.0),), scales=(128,), steps=80, optimizer=optimizer,
+                           precision="fp32").validate()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = stylize(content, style, encoder, config)
@@ -195,28 +201,29 @@ def _rocket_swirl_bn_stats(optimizer: str):
     return [record["total"] for record in result.history], float(final), caught
 
 
-def test_a_diverging_lbfgs_run_ends_on_its_best_iterate_and_says_so():
-    """L-BFGS without a line search diverges on this pair (objective 20 → 127 at the end); the
+def test_a_diverging_lbfgs_run_ends_on_its_best_iterate_and_says_so(monkeypatch):
+    """L-BFGS without a line search, from torch's tiny first step, diverges on this pair; the
     output is the best iterate it evaluated, with a warning."""
-    totals, final, caught = _rocket_swirl_bn_stats("lbfgs")
+    totals, final, caught = _rocket_swirl_bn_stats("lbfgs", monkeypatch)
     assert totals[-1] > 2 * min(totals)  # it did diverge
     assert any("diverged" in str(w.message) and "best iterate" in str(w.message) for w in caught)
     assert final <= min(totals) * 1.01  # the best iterate, not the diverged one
 
 
-def test_the_default_line_search_does_not_diverge_where_plain_lbfgs_does():
-    """The strong Wolfe line search ("auto" picks it for a deterministic objective) on the same
-    pair and budget: every accepted step decreases the objective, whose best is 40× below plain
-    L-BFGS's (0.49 against 20), with no warning. (The output, clamped to [0, 1], measures 0.57.)"""
+def test_the_default_line_search_and_the_sized_first_step_do_not_diverge_where_torchs_step_did(monkeypatch):
+    """On the same pair and budget, the strong Wolfe line search ("auto" picks it for a
+    deterministic objective) and plain L-BFGS with the sized first step both end 30× below the
+    start, with no warning; plain L-BFGS from torch's first step does not get below half of it."""
     from styletransfer.optimize import DEFAULT_OPTIMIZER
 
     assert StylizeConfig().optimizer == DEFAULT_OPTIMIZER == "auto"
-    plain, _, _ = _rocket_swirl_bn_stats("lbfgs")
-    totals, final, caught = _rocket_swirl_bn_stats(DEFAULT_OPTIMIZER)
-    assert len(totals) == 80
-    assert min(totals) < 0.1 * min(plain)
-    assert not any("diverged" in str(w.message) for w in caught)
-    assert final < 0.1 * min(plain)
+    for optimizer in (DEFAULT_OPTIMIZER, "lbfgs"):
+        totals, final, caught = _rocket_swirl_bn_stats(optimizer)
+        assert len(totals) == 80
+        assert final < totals[0] / 30 and final <= min(totals) * 1.001, optimizer  # the objective of the output
+        assert not any("diverged" in str(w.message) for w in caught)
+    torch_first_step, _, _ = _rocket_swirl_bn_stats("lbfgs", monkeypatch)
+    assert min(torch_first_step) > 10 * final
 
 
 def test_a_line_search_cut_by_the_budget_ends_on_the_best_evaluated_iterate():
@@ -262,3 +269,53 @@ def test_auto_picks_the_line_search_only_for_objectives_that_do_not_redraw(encod
             named = stylize(content, style, encoder, replace(config, optimizer="lbfgs-wolfe"))
         assert named.config.optimizer == "lbfgs-wolfe"
         assert any("redraws" in str(w.message) and "--optimizer lbfgs" in str(w.message) for w in caught)
+
+
+def test_the_first_lbfgs_step_moves_the_pixels_by_one_level_on_average():
+    """torch's L-BFGS caps its first step at 1 in L1 norm over all pixels (~1e-5 of a level each at
+    256 px); ours is sized to FIRST_STEP_MEAN·lr on average, whatever the objective's scale."""
+    from styletransfer.optimize import FIRST_STEP_MEAN, _lbfgs
+
+    for scale, lr in [(1.0, 1.0), (1e6, 1.0), (1e6, 0.5)]:
+        target = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+        x = torch.zeros_like(target, requires_grad=True)
+
+        def step():
+            total = scale * ((x - target) ** 2).sum()
+            total.backward()
+            return total
+
+        _lbfgs(x, step, steps=1, lr=lr)
+        moved = x.detach().abs().mean()
+        assert float(moved) == pytest.approx(lr * FIRST_STEP_MEAN, rel=1e-5), (scale, lr)
+
+
+def test_the_objective_is_that_of_the_saved_image(encoder):
+    """Pixels are optimised freely but the objective sees them clamped to [0, 1], as the file will:
+    an out-of-range image scores as its clamp, and pixels past a bound get no gradient outward."""
+    content, style = images()
+    objective = Objective(encoder, content.unsqueeze(0), [style.unsqueeze(0)],
+                          StylizeConfig(precision="fp32").for_encoder(encoder), torch.Generator().manual_seed(0))
+    wild = (content.unsqueeze(0) * 3 - 1).requires_grad_(True)  # (1, 3, H, W), much of it outside [0, 1]
+    total, _ = objective(wild)
+    total.backward()
+    with torch.no_grad():
+        clamped, _ = objective(wild.detach().clamp(0, 1))
+    assert float(total.detach()) == float(clamped)
+    outside = (wild.detach() < 0) | (wild.detach() > 1)
+    assert outside.any() and bool((wild.grad[outside] == 0).all())
+
+
+def test_precision_auto_is_bf16_only_where_the_device_has_it(encoder, monkeypatch):
+    from styletransfer import precision as P
+
+    assert StylizeConfig().precision == P.AUTO
+    content, style = images()
+    for native, expected in ((False, "fp32"), (True, "bf16")):
+        monkeypatch.setattr(P, "native_bf16", lambda device, native=native: native)
+        assert P.resolve_precision("auto", "cpu") == expected
+        result = stylize(content, style, encoder, StylizeConfig(**{**SMALL, "steps": 2}))
+        assert result.config.precision == expected  # what ran, as reports record it
+    assert P.resolve_precision("fp32", "cpu") == "fp32"
+    with pytest.raises(UsageError, match="did you mean 'bf16'"):
+        P.validate_precision("bf61")

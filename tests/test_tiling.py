@@ -208,7 +208,8 @@ def test_channels_last_and_bf16_leave_the_callers_model_alone(model, inputs):
     assert psnr(low, plain) > 15.0
 
 
-def test_precision_support_check():
+def test_precision_support_check(monkeypatch):
+    monkeypatch.undo()  # the real detection (conftest makes "auto" fp32 for the other tests)
     assert check_precision("fp32", "cpu") == torch.float32
     if native_bf16("cpu"):
         with warnings.catch_warnings():

@@ -111,7 +111,7 @@ def test_encoder_sources_are_a_registry_of_names_with_arguments():
     from styletransfer.errors import UsageError
     from styletransfer.weights import ENCODER_SOURCES, load_encoder
 
-    assert ENCODER_SOURCES.names() == ["imagenet", "magenta", "random"]
+    assert ENCODER_SOURCES.names() == ["vgg19", "imagenet", "magenta", "random"]
     with pytest.raises(UsageError, match="imagenet takes no argument"):
         load_encoder("imagenet:v2")  # refused before any download is tried
     with pytest.raises(UsageError, match="must be a whole number"):

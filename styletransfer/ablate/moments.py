@@ -20,6 +20,7 @@ from ..errors import UsageError
 from ..intervals import format_interval, paired_difference
 from ..markdown import markdown_table
 from .report import environment, report_header
+from ..weights import DEFAULT_ENCODER
 
 LEVELS = ("gram", "mmd-linear", "bn-stats", "mean-cov", "mmd-rbf", "sliced-wasserstein")  # gram first: the reference
 WHAT = {"mmd-linear": "means", "bn-stats": "means, stds", "mean-cov": "means, covariances",
@@ -33,7 +34,7 @@ class MomentsConfig:
     levels: tuple[str, ...] = LEVELS
     content_dir: str = "assets/content"
     style_dir: str = "assets/style"
-    weights: str = "magenta"  # real features on any machine; imagenet where its weights are available
+    weights: str = DEFAULT_ENCODER  # the original VGG19, installed with the package
     size: int = 384
     steps: int = 300
     calibrate: int = 3  # runs per level to match gram's content loss

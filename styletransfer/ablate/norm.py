@@ -32,6 +32,7 @@ from . import report as R
 from .data import DEFAULT_CONTENT_DIR, DEFAULT_STYLE, ContentImages, check_assets, load_style
 from .perceptual import PerceptualLoss
 from .plot import image_grid, line_plot, save_png
+from ..weights import DEFAULT_ENCODER
 
 SAMPLE_IMAGES = 4  # held-out images shown in samples.png
 SPEED_REPEATS = 3
@@ -61,7 +62,7 @@ class NormConfig:
     eval_every: int = 200
     content: str = str(DEFAULT_CONTENT_DIR)
     style: str = str(DEFAULT_STYLE)
-    weights: str = "imagenet"
+    weights: str = DEFAULT_ENCODER
     device: str = "auto"
     save_nets: bool = False
 

@@ -22,7 +22,7 @@ RANDOM_WEIGHTS_NOTE = (
     "The encoder has **random weights** (`{source}`): its features are random projections, not "
     "learned ones, so the perceptual losses measure agreement of random-filter statistics. Loss "
     "values, their ranking across arms and the look of the outputs say nothing definite about "
-    "real style transfer; rerun with `--weights imagenet` (or a weights file) for that. "
+    "real style transfer; rerun without `--weights` (the original VGG19) or with a weights file for that. "
     "Properties that hold for any weights — batch-(in)dependence, which buffers change — are "
     "still tested exactly."
 )

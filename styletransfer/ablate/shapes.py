@@ -44,7 +44,7 @@ CONTRAST = 0.35  # the contrast shift keeps this fraction of the deviation from 
 BRIGHTNESS = 0.2  # …and adds this
 TARGET_NOISE = 0.2
 TEXTURE_FREQUENCY = (0.6, 1.4)  # stripe cycles per pixel·π (high frequency)
-STYLE_ROOT = ASSETS / "style"  # the project's three paintings
+STYLE_ROOT = ASSETS / "style"  # the project's sample styles: three textures and three paintings
 # The style shift stylises at this side and resizes back to IMAGE_SIZE, chosen by looking at the
 # same scenes with each painting at 32, 64, 96 and 128 px. At 32 px Magenta's transformer (9×9
 # convs at both ends, two stride-2 convs between) paints over the shapes: with swirl most of them

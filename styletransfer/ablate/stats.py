@@ -29,6 +29,7 @@ from . import report as R
 from .adabn import reestimate_bn
 from .data import DEFAULT_CONTENT_DIR, DEFAULT_STYLE, ContentImages, check_assets, load_style
 from .metrics import batch_dependence
+from ..weights import DEFAULT_ENCODER
 
 INDEPENDENT_TOLERANCE = 1e-5  # max abs change allowed for "independent of the batch"
 DEPENDENT_MINIMUM = 1e-3  # mean relative L2 change that counts as clearly batch-dependent
@@ -68,7 +69,7 @@ class StatsConfig:
     style: str = str(DEFAULT_STYLE)
     decoder: str | None = None
     transformer: str | None = None
-    weights: str = "imagenet"
+    weights: str = DEFAULT_ENCODER
     device: str = "auto"
 
     def validate(self) -> "StatsConfig":

@@ -5,6 +5,8 @@
     style   = Σ_{l = relu1_1 … relu4_1} MSE(μ(g_l), μ(s_l)) + MSE(σ(g_l), σ(s_l))
 
 μ and σ are :func:`~styletransfer.adain.functional.mean_std` (unbiased variance + 1e-5).
+With ``dtype=torch.bfloat16`` the encoder and decoder run under bfloat16 autocast; every feature
+is cast back to float32 before a statistic or a loss, and the decoder's weights stay float32.
 """
 
 from __future__ import annotations
@@ -33,14 +35,24 @@ def statistics_loss(features: Tensor, target: Tensor) -> Tensor:
     return F.mse_loss(mean, target_mean) + F.mse_loss(std, target_std)
 
 
-def adain_losses(encoder: VGGEncoder, decoder: nn.Module, content: Tensor, style: Tensor) -> AdaINLosses:
+def _in_precision(dtype: torch.dtype, network, *args):
+    """``network(*args)`` under autocast to ``dtype`` (as is for float32), outputs in float32."""
+    if dtype == torch.float32:
+        return network(*args)
+    with torch.autocast(args[0].device.type, dtype=dtype):
+        out = network(*args)
+    return {k: v.float() for k, v in out.items()} if isinstance(out, dict) else out.float()
+
+
+def adain_losses(encoder: VGGEncoder, decoder: nn.Module, content: Tensor, style: Tensor, *,
+                 dtype: torch.dtype = torch.float32) -> AdaINLosses:
     """The AdaIN training losses of a batch of (content, style) pairs, each (N, 3, H, W)."""
     with torch.no_grad():
-        style_features = encoder(style, ADAIN_STYLE_LAYERS)
-        content_features = encoder(content, (ADAIN_LAYER,))[ADAIN_LAYER]  # (N, 512, H/8, W/8)
+        style_features = _in_precision(dtype, encoder, style, ADAIN_STYLE_LAYERS)
+        content_features = _in_precision(dtype, encoder, content, (ADAIN_LAYER,))[ADAIN_LAYER]  # (N, 512, H/8, W/8)
         target = adain(content_features, *mean_std(style_features[ADAIN_LAYER]))  # (N, 512, H/8, W/8)
-    output = decoder(target)  # (N, 3, H, W)
-    output_features = encoder(output, ADAIN_STYLE_LAYERS)
+    output = _in_precision(dtype, decoder, target)  # (N, 3, H, W)
+    output_features = _in_precision(dtype, encoder, output, ADAIN_STYLE_LAYERS)
     content_loss = F.mse_loss(output_features[ADAIN_LAYER], target)
     style_loss = sum(statistics_loss(output_features[layer], style_features[layer]) for layer in ADAIN_STYLE_LAYERS)
     return AdaINLosses(content_loss, style_loss, output)

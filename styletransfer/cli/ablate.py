@@ -14,11 +14,13 @@ from typing import Callable
 import click
 
 from .params import NAMES, ListParam, parse_float_list, parse_int_list
+from ..weights import DEFAULT_ENCODER
 
 SEEDS = ListParam(parse_int_list, "seeds", minimum=0)
 LEARNING_RATES = ListParam(parse_float_list, "learning rates", minimum=0.0)
 BATCH_SIZES = ListParam(parse_int_list, "sizes", minimum=2)
-WEIGHTS_HELP = ("Encoder weights: imagenet, a .pth/.safetensors file, a downloaded manifest name, or "
+WEIGHTS_HELP = ("Encoder weights: vgg19 (the original VGG19, installed; the default), imagenet (downloaded), "
+                "magenta, a .pth/.safetensors file, a downloaded manifest name, or "
                 "random[:SEED] (offline runs; see the report's note on what random weights limit).")
 
 
@@ -104,7 +106,7 @@ def ablate_group() -> None:
 
 @ablate_group.command("norm")
 @common_options
-@click.option("--weights", default="imagenet", show_default=True, help=WEIGHTS_HELP)
+@click.option("--weights", default=DEFAULT_ENCODER, show_default=True, help=WEIGHTS_HELP)
 @click.option("--norms", type=NAMES, default=None, help="Norms to compare (default all: none,batch,instance,layer,group).")
 @click.option("--seeds", type=SEEDS, default=None, help="Seeds, e.g. 0,1,2 (0,1,2,3,4).")
 @click.option("--iters", type=click.IntRange(min=1), default=None, help="Training iterations per arm (full 4000, quick 120).")
@@ -144,7 +146,7 @@ def norm_command(ctx, output_dir, quick, device, threads, overwrite, progress, w
 
 @ablate_group.command("stats")
 @common_options
-@click.option("--weights", default="imagenet", show_default=True, help=WEIGHTS_HELP)
+@click.option("--weights", default=DEFAULT_ENCODER, show_default=True, help=WEIGHTS_HELP)
 @click.option("--size", type=click.IntRange(min=16), default=None, help="Image side (full 256, quick 64).")
 @click.option("--batch-sizes", type=BATCH_SIZES, default=None, help="Batch sizes to test (2,4,8).")
 @click.option("--compositions", type=click.IntRange(min=2), default=None, help="Batches per target image (full 5, quick 4).")
@@ -209,8 +211,8 @@ def adabn_command(ctx, output_dir, quick, device, threads, overwrite, progress, 
 
 @ablate_group.command("moments")
 @common_options
-@click.option("--weights", default=None, help="Encoder weights (default magenta: real features, installed with the "
-                                               "package; imagenet where its weights are available).")
+@click.option("--weights", default=None, help="Encoder weights (default vgg19, the original VGG19; magenta, "
+                                               "imagenet, a file).")
 @click.option("--levels", type=NAMES, default=None,
               help="Losses to match, the first the reference (gram,mmd-linear,bn-stats,mean-cov,mmd-rbf,sliced-wasserstein).")
 @click.option("--content-dir", default=None, help="Content images (assets/content).")

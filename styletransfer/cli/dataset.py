@@ -9,7 +9,7 @@ from ..dataset.plan import MANIFEST_FORMATS, STYLE_SIZES
 from ..dataset.styles import NO_CACHE, default_cache_dir
 from ..imageio import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS
 from ..methods import METHODS, feedforward_methods
-from ..precision import DEFAULT_PRECISION, PRECISIONS
+from ..precision import DEFAULT_PRECISION, precision_names
 from . import options as O
 
 PARTIAL_EXIT = 3  # finished, but some inputs could not be read (listed in the errors file)
@@ -41,7 +41,7 @@ DECODER_USERS = tuple(name for name, method in METHODS.items() if method.needs_d
 @O.option("--decoder", type=click.Path(dir_okay=False), default=None, methods=DECODER_USERS,
           help="Decoder: ours (.safetensors) or pytorch-AdaIN's decoder.pth.")
 @O.encoder(DECODER_USERS)
-@click.option("--precision", type=click.Choice(PRECISIONS.names()), default=DEFAULT_PRECISION, show_default=True,
+@click.option("--precision", type=click.Choice(precision_names()), default=DEFAULT_PRECISION, show_default=True,
               help="Network precision (bf16 is fast only where the hardware has it).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size, show_default=True,
               help="Images per pass through the networks.")

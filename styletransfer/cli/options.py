@@ -19,8 +19,10 @@ from ..magenta.encoder import CONTENT_LAYERS as MAGENTA_CONTENT_LAYERS
 from ..magenta.encoder import STYLE_LAYERS as MAGENTA_STYLE_LAYERS
 from ..magenta.encoder import SOURCES as MAGENTA_SOURCES
 from .params import NAMES
+from ..weights import DEFAULT_ENCODER
 
-WEIGHTS_HELP = (f"Encoder weights: imagenet, {' or '.join(MAGENTA_SOURCES)} (installed with the package), a "
+WEIGHTS_HELP = (f"Encoder weights: vgg19 (the original VGG19, installed with the package; the default), imagenet "
+                f"(torchvision's retrained VGG19, downloaded), {' or '.join(MAGENTA_SOURCES)} (installed), a "
                 ".pth/.safetensors file, a downloaded manifest name (styletransfer weights list), or "
                 "random[:SEED] (tests only).")
 
@@ -72,7 +74,7 @@ def apply(*options):
 def encoder(methods: Sequence[str] | None = None):
     """--weights and --pooling (read by ``methods``), and --device (read by every method)."""
     return apply(
-        option("--weights", default="imagenet", show_default=True, help=WEIGHTS_HELP, methods=methods),
+        option("--weights", default=DEFAULT_ENCODER, show_default=True, help=WEIGHTS_HELP, methods=methods),
         option("--pooling", type=click.Choice(["max", "avg"]), default=None,
                help="Pooling of the VGG19 encoders (default: the weights').", methods=methods),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),

@@ -16,7 +16,7 @@ from ..imageio import OUTPUT_FORMATS
 from ..losses import STYLE_LOSSES
 from ..methods import METHODS, feedforward_methods
 from ..adain import ADAIN_LAYER, DECODER_PLAN
-from ..precision import DEFAULT_PRECISION, PRECISIONS
+from ..precision import DEFAULT_PRECISION, precision_names
 from ..tiling import DEFAULT_TILE_SIZE, TILE_THRESHOLD_PIXELS, exact_halo
 from ..video.clip import VideoConfig
 from ..video.io import is_clip
@@ -104,9 +104,10 @@ ENCODER_USERS = tuple(name for name in METHODS.names() if name != "magenta")  # 
           help="Divide each style loss by its value on the content image.")
 @O.seed(OPTIMIZE)
 # every method
-@click.option("--precision", type=click.Choice(PRECISIONS.names()), default=DEFAULT_PRECISION, show_default=True,
+@click.option("--precision", type=click.Choice(precision_names()), default=None,
               help="bf16: bfloat16 convolutions (statistics and losses stay float32); faster where the CPU "
-                   "(AVX512-BF16, AMX) or GPU computes bfloat16 natively.")
+                   "(AVX512-BF16, AMX) or GPU computes bfloat16 natively; auto: bf16 there, fp32 elsewhere "
+                   f"[optimize auto; adain, wct, magenta {DEFAULT_PRECISION}].")
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write a JSON report here.")
 @O.INPUT_AND_PROGRESS
 @click.pass_context
@@ -157,7 +158,7 @@ def _run_optimize(content, styles, opts) -> None:
         style_scale=opts["style_scale"],
         style_blend=opts["style_blend"],
         seed=opts["seed"],
-        precision=opts["precision"],
+        **({"precision": opts["precision"]} if opts["precision"] else {}),
     )
     result = stylize_files(content, styles, opts["output"], config, weights=opts["weights"], pooling=opts["pooling"],
                            device=opts["device"], report=opts["report"], progress=opts["progress"],

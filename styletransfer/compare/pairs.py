@@ -22,6 +22,7 @@ from ..markdown import markdown_table
 from .judge import NAME as JUDGE
 from .report import method_label
 from .selection import CompareConfig
+from ..weights import DEFAULT_ENCODER
 
 SUMMARY_JSON, SUMMARY_MD = "summary.json", "summary.md"
 CALIBRATED_PAIRS_NOTE = ("calibrated strength: in every pair, each optimisation method's style weight was chosen "
@@ -95,7 +96,7 @@ def render_summary(summary: Mapping, command: str) -> str:
 
 
 def compare_folders(content_dir: str | os.PathLike, style_dir: str | os.PathLike, out_dir: str | os.PathLike,
-                    config: CompareConfig, *, weights="imagenet", pooling: str | None = None, decoder=None,
+                    config: CompareConfig, *, weights=DEFAULT_ENCODER, pooling: str | None = None, decoder=None,
                     device: str | torch.device = "auto", overwrite: bool = False, progress: bool = False,
                     command: str | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> dict:
     """Compare every (content, style) pair of two folders; write each pair's results and the summary."""

@@ -14,7 +14,7 @@ from .selection import CompareConfig
 
 GRID_NAME, REPORT_JSON, REPORT_MD = "grid.png", "report.json", "report.md"
 RANDOM_WEIGHTS_NOTE = ("the encoder has random weights: the images and numbers are not representative of "
-                       "real style transfer (use --weights imagenet or a weights file)")
+                       "real style transfer (leave --weights out for the original VGG19, or pass a weights file)")
 CALIBRATED_NOTE = ("calibrated strength: each optimisation method's style weight was chosen (at most {runs} "
                    "runs each) so that its content loss matches {first}'s at the shared weight ({target:.3g}); "
                    "the rows differ by formulation, not by strength. Feed-forward methods are not calibrated")

@@ -27,6 +27,7 @@ from .identity import gram_poly_identity
 from .matrix import StyleMeter, cross_loss_matrix, layer_weight_map
 from .report import GRID_NAME, REPORT_JSON, REPORT_MD, build_report, method_label, render_markdown
 from .selection import CompareConfig, same_objectives
+from ..weights import DEFAULT_ENCODER
 
 
 def _synchronize(device: torch.device) -> None:
@@ -74,7 +75,7 @@ def _load_adain(decoder_path, encoder: VGGEncoder) -> tuple[object, dict, list[s
 
 
 def compare_files(content: str | os.PathLike, style: str | os.PathLike, out_dir: str | os.PathLike,
-                  config: CompareConfig, *, weights: str | VGGEncoder = "imagenet", pooling: str | None = None,
+                  config: CompareConfig, *, weights: str | VGGEncoder = DEFAULT_ENCODER, pooling: str | None = None,
                   decoder: str | os.PathLike | None = None, device: str | torch.device = "auto",
                   overwrite: bool = False, progress: bool = False, command: str | None = None,
                   max_pixels: int | None = DEFAULT_MAX_PIXELS) -> dict:

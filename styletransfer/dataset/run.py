@@ -41,6 +41,7 @@ from . import records as R
 from .loader import ChunkDataset, make_loader, prepare_file
 from .plan import DatasetConfig, Output, Plan, make_plan, rank_chunks
 from .styles import NO_CACHE, StyleBank, default_cache_dir
+from ..weights import DEFAULT_ENCODER
 
 SETTINGS_FILE = "stylize-dataset.json"
 BARRIER_TIMEOUT = timedelta(days=7)  # processes wait for the slowest at the end
@@ -69,7 +70,7 @@ class DatasetRun:
 
 
 def stylize_dataset(content_root: str | os.PathLike, style_root: str | os.PathLike, out_root: str | os.PathLike,
-                    config: DatasetConfig | None = None, *, decoder=None, weights="imagenet",
+                    config: DatasetConfig | None = None, *, decoder=None, weights=DEFAULT_ENCODER,
                     pooling: str | None = None, device: str = "auto", style_cache: str | os.PathLike | None = None,
                     max_pixels: int | None = DEFAULT_MAX_PIXELS, progress: bool = False) -> DatasetRun:
     """Stylise every image below ``content_root`` with styles from ``style_root`` into

@@ -15,6 +15,8 @@ from pathlib import Path
 from ..checkpoint import resolve_checkpoint
 from ..errors import UsageError
 from ..norms import NORMS
+from ..precision import DEFAULT_PRECISION, validate_precision
+from ..weights import DEFAULT_ENCODER
 
 DEFAULT_LR = 1e-4
 DEFAULT_LR_DECAY = 5e-5
@@ -47,7 +49,7 @@ class TrainConfig:
     style_dir: str = ""
     out: str | None = None  # the final decoder (.safetensors); None: write no final file
     checkpoint_dir: str | None = None  # default: <out>.ckpt beside out; None without out: no checkpoints
-    weights: str = "imagenet"  # encoder: imagenet, random[:SEED], or a file
+    weights: str = DEFAULT_ENCODER  # encoder: vgg19 (default), imagenet, random[:SEED], or a file
     norm: str = "none"  # normalization inside the decoder (norms.NORMS)
     lr: float = DEFAULT_LR
     lr_decay: float = DEFAULT_LR_DECAY
@@ -64,9 +66,11 @@ class TrainConfig:
     preview_every: int = DEFAULT_PREVIEW_EVERY  # 0: no previews
     device: str = "auto"
     workers: int = DEFAULT_WORKERS  # data loader processes (0: load in the training process)
+    precision: str = DEFAULT_PRECISION  # fp32, bf16, or auto (bf16 where the device computes it natively)
 
     def validate(self) -> "TrainConfig":
         NORMS.get(self.norm)
+        validate_precision(self.precision)
         for name in ("batch_size", "max_iter", "save_every", "keep", "log_every"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{flag(name)} must be ≥ 1, got {getattr(self, name)}")

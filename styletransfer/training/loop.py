@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from ..adain.decoder import Decoder, save_decoder
 from ..adain.losses import adain_losses
+from ..precision import check_precision
 from ..checkpoint import (LOG_NAME, PREVIEW_FOLDER, Checkpoint, append_log, list_checkpoints, load_checkpoint,
                           prune_checkpoints, resolve_checkpoint, save_checkpoint, truncate_log)
 from ..data import (CONTENT_STREAM, STYLE_STREAM, ImageFolder, InfiniteSampler, PairDataset, PairSampler,
@@ -203,6 +204,7 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(self.decoder, device_ids=ids)
         self.optimizer = torch.optim.Adam(self.decoder.parameters(), lr=self.config.lr)
+        self.dtype = check_precision(self.config.precision, self.device)
         if resumed is not None:
             self._restore(state)
 
@@ -237,7 +239,7 @@ class Trainer:
         lr = learning_rate(config.lr, config.lr_decay, step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        losses = adain_losses(self.encoder, self.model, content, style)
+        losses = adain_losses(self.encoder, self.model, content, style, dtype=self.dtype)
         total = config.content_weight * losses.content + config.style_weight * losses.style
         stats = torch.stack([losses.content.detach(), losses.style.detach(), total.detach()]).double()  # (3,)
         flag = torch.tensor([float(stop_requested)], dtype=torch.float64, device=stats.device)  # (1,)

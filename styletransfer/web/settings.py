@@ -10,6 +10,7 @@ from pathlib import Path
 from ..devices import resolve_device
 from ..errors import UsageError
 from ..imageio import DEFAULT_MAX_PIXELS
+from ..weights import DEFAULT_ENCODER
 
 LOOPBACK = "127.0.0.1"
 SAMPLES = Path(__file__).resolve().parents[2] / "assets"  # the checkout's sample images (assets/README.md)
@@ -22,7 +23,7 @@ class ServerSettings:
 
     host: str = LOOPBACK  # loopback: only this machine; another address exposes the page
     port: int = 8000
-    weights: str = "imagenet"  # the encoder the page selects first (the CLI's --weights default)
+    weights: str = DEFAULT_ENCODER  # the encoder the page selects first (the CLI's --weights default)
     pooling: str | None = None
     decoder: str | None = None  # an AdaIN decoder adds the methods adain and wct
     device: str = "auto"
