@@ -15,7 +15,7 @@ import torch
 
 from . import color
 from .adain import Decoder
-from .adain.decoder import decoder_model
+from .adain.decoder import decoder_model, default_decoder
 from .devices import resolve_device
 from .encoder import VGGEncoder
 from .errors import ImageError, NonFiniteError, UsageError
@@ -213,7 +213,7 @@ class AdaINRun:
 
 
 def adain_files(content: str | os.PathLike | None, styles: Sequence[str | os.PathLike], output: str | os.PathLike,
-                config: AdaINConfig | None = None, *, decoder: str | os.PathLike | Decoder,
+                config: AdaINConfig | None = None, *, decoder: str | os.PathLike | Decoder | None = None,
                 weights: str | VGGEncoder = DEFAULT_ENCODER, pooling: str | None = None,
                 mask: str | os.PathLike | None = None, content_dir: str | os.PathLike | None = None,
                 style_dir: str | os.PathLike | None = None, ext: str = "png", device: str = "auto",
@@ -221,7 +221,8 @@ def adain_files(content: str | os.PathLike | None, styles: Sequence[str | os.Pat
                 max_pixels: int | None = DEFAULT_MAX_PIXELS, video: VideoConfig | None = None) -> AdaINRun:
     """Feed-forward (AdaIN) stylisation of image files; see :func:`plan_jobs` for folders.
 
-    ``decoder``: our safetensors decoder, pytorch-AdaIN's ``decoder.pth``, or a ``Decoder``.
+    ``decoder``: our safetensors decoder, pytorch-AdaIN's ``decoder.pth``, or a ``Decoder``; None:
+    the decoder shipped for the default encoder (``adain.decoder.default_decoder``).
     Each style's statistics are computed once for the whole run (with ``coral``/``histogram``
     colour preservation the style depends on the content, so then once per pair).
     """
@@ -232,7 +233,7 @@ def adain_files(content: str | os.PathLike | None, styles: Sequence[str | os.Pat
 
 
 def wct_files(content: str | os.PathLike | None, styles: Sequence[str | os.PathLike], output: str | os.PathLike,
-              config: WCTConfig | None = None, *, decoder: str | os.PathLike | Decoder,
+              config: WCTConfig | None = None, *, decoder: str | os.PathLike | Decoder | None = None,
               weights: str | VGGEncoder = DEFAULT_ENCODER, pooling: str | None = None,
               mask: str | os.PathLike | None = None, content_dir: str | os.PathLike | None = None,
               style_dir: str | os.PathLike | None = None, ext: str = "png", device: str = "auto",
@@ -259,6 +260,11 @@ def _decoder_method_files(stylizer_class, config, content, styles, output, *, de
     plan = _plan_feedforward(content, styles, output, config.style_weights, mask=mask, content_dir=content_dir,
                              style_dir=style_dir, ext=ext, report=report, device=device, max_pixels=max_pixels,
                              video=video)
+    if decoder is None:
+        decoder = default_decoder(weights)
+        if decoder is None:
+            raise UsageError(f"{stylizer_class.label} needs a decoder: pass one (the shipped decoder serves the "
+                             f"default encoder, {DEFAULT_ENCODER!r}, only)")
     model, decoder_meta = decoder_model(decoder, weights, pooling)
     stylizer = stylizer_class(model, config, device=plan.device)
     metadata = {"method": stylizer.label.lower(), "config": config.to_dict(),

@@ -6,7 +6,9 @@ The objective at one scale is
           + style_weight · Σ_losses w · Σ_styles b · Σ_l λ_l · L(x_l, s_l) / L(c_l, s_l)
           + tv_weight · Σ (squared horizontal and vertical neighbour differences) / (C·H·W)
 
-where L(c_l, s_l) is the loss of the content image itself (``normalize=True``, the default):
+evaluated on the image clamped to [0, 1] (the image the file will hold: pixels are optimised
+freely, and one pushed past a bound gets no gradient further out), where L(c_l, s_l) is the loss
+of the content image itself (``normalize=True``, the default):
 it makes every loss start at 1 per layer, so one ``style_weight`` stylises comparably under
 every formulation and every encoder. With ``normalize=False`` the raw formulas are used.
 

@@ -12,6 +12,7 @@ from .. import optimize as S
 from ..compare import GRID_NAME, REPORT_JSON, REPORT_MD, CompareConfig, compare_files, select_methods
 from ..compare.pairs import SUMMARY_JSON, SUMMARY_MD, compare_folders
 from ..errors import UsageError
+from ..adain.decoder import default_decoder
 from . import options as O
 from .params import NAMES, parse_loss_params
 
@@ -61,6 +62,8 @@ def compare_command(content, style, content_dir, style_dir, out_dir, only, skip,
         raise UsageError("a folder comparison takes --content-dir and --style-dir, and no CONTENT or STYLE")
     if not folders and (content is None or style is None):
         raise UsageError("give CONTENT and STYLE images (or --content-dir and --style-dir)")
+    if decoder is None:
+        decoder = default_decoder(weights)  # the shipped decoder of the default encoder adds adain and wct
     methods = select_methods(only=only, skip=tuple(name for group in skip for name in group),
                              decoder=decoder is not None)
     stylize_config = S.StylizeConfig(

@@ -7,6 +7,7 @@ import click
 from ..imageio import DEFAULT_MAX_PIXELS
 from ..web import require_web_extra
 from ..web.settings import MIB, ServerSettings, default
+from ..adain.decoder import default_decoder
 from . import options as O
 
 
@@ -39,6 +40,9 @@ def serve_command(host, port, weights, pooling, device, decoder, workers, queue_
     is deleted when the server stops (Ctrl+C).
     """
     require_web_extra()
+    if decoder is None:
+        shipped = default_decoder(weights)  # the default encoder's shipped decoder adds adain and wct
+        decoder = None if shipped is None else str(shipped)
     settings = ServerSettings(host=host, port=port, weights=weights, pooling=pooling, decoder=decoder,
                               device=device, workers=workers, queue_size=queue_size,
                               max_upload_bytes=max_upload_mb * MIB, max_pixels=max_pixels, max_size=max_size,

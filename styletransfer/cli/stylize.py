@@ -22,6 +22,8 @@ from ..video.clip import VideoConfig
 from ..video.io import is_clip
 from ..video.temporal import DEFAULT_BLEND, DEFAULT_MOMENTUM
 from ..wct.stylizer import WCTConfig
+from ..adain.decoder import default_decoder
+from ..weights import DEFAULT_ENCODER
 from . import options as O
 from .params import FLOATS, SIZES, STEPS, parse_loss_list, parse_loss_params
 
@@ -197,11 +199,13 @@ def _run_feedforward(method: str, content, styles, opts) -> None:
     if method == "magenta":
         run = magenta_files(content, styles, opts["output"], _feedforward_config(MagentaConfig, opts), **common)
     else:
-        if opts["decoder"] is None:
+        decoder = opts["decoder"] if opts["decoder"] is not None else default_decoder(opts["weights"])
+        if decoder is None:
             raise UsageError(f"--method {method} needs --decoder PATH (an AdaIN decoder .safetensors or "
-                             "pytorch-AdaIN's decoder.pth)")
+                             f"pytorch-AdaIN's decoder.pth): the shipped decoder serves the default encoder only "
+                             f"(--weights {DEFAULT_ENCODER})")
         files, config_class = {"adain": (adain_files, FF.AdaINConfig), "wct": (wct_files, WCTConfig)}[method]
-        run = files(content, styles, opts["output"], _feedforward_config(config_class, opts), decoder=opts["decoder"],
+        run = files(content, styles, opts["output"], _feedforward_config(config_class, opts), decoder=decoder,
                     weights=opts["weights"], pooling=opts["pooling"], **common)
     _report_feedforward(run, opts)
 

@@ -42,6 +42,7 @@ from .loader import ChunkDataset, make_loader, prepare_file
 from .plan import DatasetConfig, Output, Plan, make_plan, rank_chunks
 from .styles import NO_CACHE, StyleBank, default_cache_dir
 from ..weights import DEFAULT_ENCODER
+from ..adain.decoder import default_decoder
 
 SETTINGS_FILE = "stylize-dataset.json"
 BARRIER_TIMEOUT = timedelta(days=7)  # processes wait for the slowest at the end
@@ -85,7 +86,10 @@ def stylize_dataset(content_root: str | os.PathLike, style_root: str | os.PathLi
     config = (config or DatasetConfig()).validate()
     plan = make_plan(content_root, style_root, out_root, config)
     if METHODS.get(config.method).needs_decoder and decoder is None:
-        raise UsageError(f"--method {config.method} needs a trained decoder: pass --decoder")
+        decoder = default_decoder(weights)  # the shipped decoder of the default encoder
+        if decoder is None:
+            raise UsageError(f"--method {config.method} needs a trained decoder: pass --decoder (the shipped "
+                             f"decoder serves the default encoder only)")
     dist, torch_device = Distributed.from_env(resolve_device(device), timeout=BARRIER_TIMEOUT)
     try:
         return _Run(plan, dist, torch_device, decoder=decoder, weights=weights, pooling=pooling,
