@@ -174,6 +174,15 @@ class StylizeResult:
     seconds: float
     config: StylizeConfig
     encoder_source: str
+    redraws: bool = False  # the objective drew new random parameters at every evaluation
+
+    @property
+    def final_loss(self) -> float:
+        """The objective of the returned image at the last scale, as far as the history knows it: the
+        lowest evaluation (deterministic objectives end on their best iterate), or, for an objective
+        that redraws, the last one (values from different draws are not comparable, so no "best")."""
+        last_scale = [r["total"] for r in self.history if r["scale"] == self.history[-1]["scale"]]
+        return last_scale[-1] if self.redraws else min(last_scale)
 
 
 class Objective(nn.Module):
@@ -280,7 +289,8 @@ def stylize(content: Tensor, styles: Tensor | Sequence[Tensor], encoder: VGGEnco
         history = [{**record, "region": region} for region, r in zip(("foreground", "background"), results)
                    for record in r.history]
         result = StylizeResult(weight * foreground + (1 - weight) * background, history,
-                               sum(r.seconds for r in results), results[0].config, encoder.spec.source)
+                               sum(r.seconds for r in results), results[0].config, encoder.spec.source,
+                               redraws=results[0].redraws)
     if color.uses_output_stage(preserve_color):
         reference = resize_to(content, *result.image.shape[-2:])  # (3, H, W), the output's size
         result.image = color.finish_output(result.image, reference, preserve_color).clamp(0, 1)
@@ -330,7 +340,8 @@ def _stylize(content: Tensor, styles: list[Tensor], encoder: VGGEncoder, config:
     if bar is not None:
         bar.close()
     assert image is not None
-    return StylizeResult(image[0].cpu(), history, time.perf_counter() - start, config, encoder.spec.source)
+    return StylizeResult(image[0].cpu(), history, time.perf_counter() - start, config, encoder.spec.source,
+                         redraws=objective.redraws)
 
 
 def _optimise(x: Tensor, objective: Objective, config: StylizeConfig, steps: int, scale_index: int, size: int,
@@ -380,13 +391,17 @@ def _optimise(x: Tensor, objective: Objective, config: StylizeConfig, steps: int
 
     optimizer = OPTIMIZERS.get(config.optimizer)
     optimizer.run(x, step, steps, config.learning_rate)
-    if optimizer.line_search or best["last"] > best["total"]:  # diverged: end on the best iterate seen
+    # An objective that redraws its randomness at every evaluation has no comparable "best": the
+    # lowest value is the luckiest draw, so such a run keeps its last iterate.
+    redraws = getattr(objective, "redraws", False)
+    if not redraws and (optimizer.line_search or best["last"] > best["total"]):  # end on the best iterate seen
         with torch.no_grad():
             x.copy_(best["x"])
-        if not optimizer.line_search and best["last"] > DIVERGENCE_RATIO * best["total"]:
-            warnings.warn(f"the {config.optimizer} run at {size} px diverged (objective {best['total']:.4g} at best, "
-                          f"{best['last']:.4g} at the end): the output is its best iterate; lower --lr or try "
-                          "--optimizer adam", stacklevel=2)
+    if not optimizer.line_search and best["last"] > DIVERGENCE_RATIO * best["total"]:
+        kept = "its last iterate (the objective redraws, so values are not comparable)" if redraws else "its best iterate"
+        warnings.warn(f"the {config.optimizer} run at {size} px diverged (objective {best['total']:.4g} at best, "
+                      f"{best['last']:.4g} at the end): the output is {kept}; lower --lr or try "
+                      "--optimizer adam", stacklevel=2)
 
 
 @dataclass(frozen=True)

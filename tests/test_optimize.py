@@ -319,3 +319,42 @@ def test_precision_auto_is_bf16_only_where_the_device_has_it(encoder, monkeypatc
     assert P.resolve_precision("fp32", "cpu") == "fp32"
     with pytest.raises(UsageError, match="did you mean 'bf16'"):
         P.validate_precision("bf61")
+
+
+def test_an_objective_that_redraws_keeps_its_last_iterate_not_its_luckiest_draw():
+    """With randomness redrawn at every evaluation the lowest value is the luckiest draw, not the
+    best image: such a run keeps its last iterate (issue 24); a deterministic one its best."""
+    from styletransfer.optimize import _optimise
+
+    for redraws in (True, False):
+        generator = torch.Generator().manual_seed(0)
+        seen = []
+
+        class Noisy:
+            def __init__(self):
+                self.redraws = redraws
+
+            def __call__(self, x):
+                noise = float(torch.rand((), generator=generator)) * (30.0 if redraws else 0.0)
+                total = (x**2).sum() + noise
+                seen.append((float(total.detach()), x.detach().clone()))
+                return total, {"total": float(total.detach()), "content": 0.0, "style": 0.0}
+
+        x = torch.full((1, 3, 2, 2), 3.0, requires_grad=True)
+        optimizer = "lbfgs" if redraws else "lbfgs-wolfe"  # what "auto" picks for each
+        _optimise(x, Noisy(), StylizeConfig(optimizer=optimizer), 8, 0, 2, [], 0.0, None, None)
+        luckiest = min(seen, key=lambda item: item[0])[1]
+        if redraws:
+            assert min(range(len(seen)), key=lambda i: seen[i][0]) < len(seen) - 1  # the luck was not last
+            assert not torch.equal(x.detach(), luckiest)  # the last iterate, not the luckiest draw's
+        else:
+            assert torch.equal(x.detach(), luckiest)
+
+
+def test_the_reported_final_loss_is_that_of_the_returned_iterate(encoder):
+    content, style = images()
+    for loss, redraws in (("sliced-wasserstein", True), ("gram", False)):
+        result = stylize(content, style, encoder, StylizeConfig(losses=((loss, 1.0),), **SMALL))
+        totals = [record["total"] for record in result.history]
+        assert result.redraws is redraws
+        assert result.final_loss == (totals[-1] if redraws else min(totals))

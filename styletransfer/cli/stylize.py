@@ -165,9 +165,9 @@ def _run_optimize(content, styles, opts) -> None:
     result = stylize_files(content, styles, opts["output"], config, weights=opts["weights"], pooling=opts["pooling"],
                            device=opts["device"], report=opts["report"], progress=opts["progress"],
                            max_pixels=opts["max_pixels"], preserve_color=opts["preserve_color"], mask=opts["mask"])
-    best = min(record["total"] for record in result.history if record["scale"] == result.history[-1]["scale"])
+    final = result.final_loss
     click.echo(f"wrote {opts['output']} ({result.image.shape[-1]}x{result.image.shape[-2]}) in {result.seconds:.1f}s, "
-               f"loss {result.history[0]['total']:.4g} → {best:.4g}")
+               f"loss {result.history[0]['total']:.4g} → {final:.4g}")
 
 
 # stylize options → fields of the feed-forward configs; an option left unset keeps the config's default
