@@ -40,7 +40,7 @@ from .errors import NonFiniteError, UsageError
 from . import color
 from .imageio import check_mask_styles, check_min_size, grayscale, resize_edge, resize_to
 from .losses import STYLE_LOSSES, layer_losses
-from .losses.style import check_loss_options
+from .losses.style import TooManyPatchPairs, check_loss_options
 from .losses import functional as LF
 from .precision import AUTO, check_precision, dtype_of, resolve_precision, validate_precision
 from .registry import Registry
@@ -217,11 +217,21 @@ class Objective(nn.Module):
                         module = modules[layer]
                         scale = 1.0
                         if config.normalize:
-                            scale = 1.0 / max(float(module.denominator(content_features[layer]).sum()), MIN_REFERENCE)
+                            try:
+                                reference = float(module.denominator(content_features[layer]).sum())
+                            except TooManyPatchPairs as error:
+                                raise self._remedy(error, layer) from None
+                            scale = 1.0 / max(reference, MIN_REFERENCE)
                         self.terms.append((name, weight * b * lw * scale, layer, module))
         self._modules_list = nn.ModuleList(m for _, _, _, m in self.terms)
         self.redraws = any(module.redraws for _, _, _, module in self.terms)  # a new objective every call
         self.needed_layers = tuple(dict.fromkeys((*layers, *config.content_layers)))
+
+    def _remedy(self, error: TooManyPatchPairs, layer: str) -> UsageError:
+        """mrf's refusal with a remedy in this encoder's own layer names."""
+        deep = ",".join(self.encoder.default_style_layers[-2:])
+        return UsageError(f"{error.what} at {layer}; use deeper --style-layers (e.g. {deep}), a smaller --size, "
+                          "or --loss-param mrf.stride=2")
 
     def features(self, image: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:
         """The encoder's features, float32 whatever ``config.precision`` runs the convolutions in."""
@@ -240,7 +250,10 @@ class Objective(nn.Module):
             LF.content_loss(features[l], t).sum() * self.content_scale[l] for l, t in self.content_targets.items()
         ) / len(self.content_targets)
         for name, weight, layer, module in self.terms:
-            parts[name] = parts.get(name, 0.0) + weight * module(features[layer]).sum()
+            try:
+                parts[name] = parts.get(name, 0.0) + weight * module(features[layer]).sum()
+            except TooManyPatchPairs as error:
+                raise self._remedy(error, layer) from None
         style = sum(parts.values())
         tv = LF.tv_loss(image).sum() / image[0].numel() if cfg.tv_weight else image.new_zeros(())
         total = cfg.content_weight * content + cfg.style_weight * style + cfg.tv_weight * tv

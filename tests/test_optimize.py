@@ -358,3 +358,27 @@ def test_the_reported_final_loss_is_that_of_the_returned_iterate(encoder):
         totals = [record["total"] for record in result.history]
         assert result.redraws is redraws
         assert result.final_loss == (totals[-1] if redraws else min(totals))
+
+
+@pytest.mark.parametrize("weights, layer, expected", [("random:0", "relu1_1", "relu4_1,relu5_1"),
+                                                      ("magenta", "block1_expand", "block6_expand,block13_expand")])
+def test_the_mrf_refusal_names_the_layers_of_the_encoder_in_use(weights, layer, expected, monkeypatch):
+    """Too many patch pairs: the remedy names deeper layers of THIS encoder (issue 24: it named
+    VGG19's under --weights magenta)."""
+    import warnings
+
+    from styletransfer.losses import style as S
+    from styletransfer.weights import load_encoder
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        encoder = load_encoder(weights)
+    monkeypatch.setattr(S, "MRF_MAX_PAIRS", 10)
+    content, style = images()
+    config = StylizeConfig(losses=(("mrf", 1.0),), scales=(48,), steps=2, style_layers=(layer,), precision="fp32")
+    with pytest.raises(UsageError) as info:
+        stylize(content, style, encoder, config)
+    message = str(info.value)
+    assert f"at {layer}" in message and f"e.g. {expected}" in message and "\n" not in message
+    if weights == "magenta":
+        assert "relu" not in message

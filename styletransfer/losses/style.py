@@ -13,6 +13,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from ..errors import UsageError
 from ..registry import Registry, did_you_mean
 from . import functional as F
 
@@ -354,16 +355,22 @@ class MRFLoss(StyleLoss):
         patches = F.extract_patches(x, k, self.stride)  # (N, C·k², P)
         pairs = patches.shape[-1] * style_patches.shape[-1]
         if pairs > MRF_MAX_PAIRS:
-            from ..errors import UsageError
-
-            raise UsageError(f"mrf compares every patch with every style patch: {patches.shape[-1]} × "
-                             f"{style_patches.shape[-1]} = {pairs:.2g} pairs at a {x.shape[-2]}x{x.shape[-1]} "
-                             f"map, more than {MRF_MAX_PAIRS:.2g}; use deeper --style-layers (Li & Wand: "
-                             "relu3_1,relu4_1), a smaller --size, or --loss-param mrf.stride=2")
+            raise TooManyPatchPairs(f"mrf compares every patch with every style patch: {patches.shape[-1]} × "
+                                    f"{style_patches.shape[-1]} = {pairs:.2g} pairs at a {x.shape[-2]}x{x.shape[-1]} "
+                                    f"map, more than {MRF_MAX_PAIRS:.2g}")
         return F.mrf_distance(patches, style_patches, style_unit, self.chunk)
 
     def formula_value(self, features, target):
         return F.mrf_loss(features, target, self.patch_size, self.stride, self.chunk)
+
+
+class TooManyPatchPairs(UsageError):
+    """mrf at a layer with too many positions. The message names a generic remedy; the stylizer,
+    which knows the encoder, replaces it with that encoder's layer names (``what`` is the finding)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what}; use deeper --style-layers, a smaller --size, or --loss-param mrf.stride=2")
+        self.what = what
 
 
 def loss_options(name: str) -> tuple[str, ...]:
