@@ -75,7 +75,10 @@ def test_sqrt_function_gradcheck_on_a_random_spd_matrix():
 
 
 @pytest.mark.parametrize("case", ["fewer positions than channels", "flat channel", "singular target"])
-def test_bures_gradient_is_finite_for_singular_covariances(case):
+def test_bures_gradient_is_finite_and_right_for_singular_covariances(case):
+    """Finite, and equal to central finite differences along random directions: within 5 %, the
+    perturbation of the ε that keeps √ differentiable at 0 (measured: 0.004–2.7 %); a wrong
+    factor or sign is off by 50 % or more."""
     x, y = feats(1, 6, 4, 5, seed=8, shift=0.2), feats(1, 6, 5, 7, seed=9)
     if case == "fewer positions than channels":
         x = feats(1, 6, 1, 3, seed=10)  # M = 3 < C = 6: Σx has rank 2
@@ -88,6 +91,12 @@ def test_bures_gradient_is_finite_for_singular_covariances(case):
         assert torch.isfinite(loss).all() and loss.item() > 0
         (grad,) = torch.autograd.grad(loss.sum(), x)
         assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+    step = 1e-6
+    for seed in range(3):
+        direction = torch.randn(x.shape, generator=torch.Generator().manual_seed(100 + seed), dtype=D)
+        with torch.no_grad():
+            numeric = (F.mean_cov_loss(x + step * direction, y) - F.mean_cov_loss(x - step * direction, y)) / (2 * step)
+        assert float((grad * direction).sum()) == pytest.approx(float(numeric.sum()), rel=5e-2), seed
 
 
 def test_mean_cov_is_zero_when_input_equals_target_in_both_forms():
