@@ -454,19 +454,26 @@ def _lbfgs(x: Tensor, step: Callable[[], Tensor], steps: int, lr: float, line_se
     on an unevaluated trial point, so such runs end on their best evaluated iterate.
 
     The first iteration runs alone, with its rate scaled so that its step moves the pixels by
-    ``lr · FIRST_STEP_MEAN`` on average (see above); the rest run at ``lr`` from the state it left."""
+    ``lr · FIRST_STEP_MEAN`` on average (see above); the rest run at ``lr`` from the state it left.
+    The second call starts by asking for the objective at the point the first left, which its line
+    search has just evaluated: that answer is reused, so no evaluation is spent twice."""
     optimizer = torch.optim.LBFGS([x], lr=lr * FIRST_STEP_MEAN * x.numel(), max_iter=1, max_eval=steps,
                                   tolerance_grad=0.0, tolerance_change=0.0, history_size=50,
                                   line_search_fn=line_search)
-    evaluations = 0
+    evaluations, last = 0, None  # last: (x, objective, gradient) of the latest evaluation
 
     def closure() -> Tensor:
-        nonlocal evaluations
+        nonlocal evaluations, last
+        if last is not None and torch.equal(x.detach(), last[0]):  # the second call's first question
+            x.grad = last[2].clone()  # was answered by the first call's line search: no evaluation
+            return last[1]
         if evaluations == steps:
             raise _BudgetSpent
         evaluations += 1
         optimizer.zero_grad(set_to_none=True)
-        return step()
+        total = step()
+        last = (x.detach().clone(), total.detach(), x.grad.detach().clone())
+        return total
 
     try:
         optimizer.step(closure)  # the first, sized step

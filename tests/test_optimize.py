@@ -112,11 +112,12 @@ def test_a_non_finite_objective_stops_with_the_last_finite_image(tmp_path, image
     from styletransfer import optimize as O
     from styletransfer.cli import main
 
-    calls = {"n": 0}
+    calls, seen = {"n": 0}, []
     forward = O.Objective.forward
 
     def failing(self, image):
         calls["n"] += 1
+        seen.append(image.detach().clone())
         total, record = forward(self, image)
         return (total * float("nan"), record) if calls["n"] >= 4 else (total, record)
 
@@ -130,9 +131,12 @@ def test_a_non_finite_objective_stops_with_the_last_finite_image(tmp_path, image
     from styletransfer.imageio import load_image, read_metadata
 
     assert torch.isfinite(load_image(out)).all() and "stopped" in read_metadata(out)
+    calls["n"], seen[:] = 0, []
     with pytest.raises(O.NonFiniteError) as caught:
         O.stylize(torch.rand(3, 32, 32), torch.rand(3, 32, 32), encoder, StylizeConfig(scales=(32,), steps=10))
     assert caught.value.image.shape == (3, 32, 32) and torch.isfinite(caught.value.image).all()
+    assert len(seen) == 4 and not torch.equal(seen[2], seen[1])  # the 4th evaluation turned NaN
+    assert torch.equal(caught.value.image, seen[2][0].clamp(0, 1))  # the last finite iterate, exactly
 
 
 def test_library_stylize_takes_a_mask_and_colour_preservation(encoder):
