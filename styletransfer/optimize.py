@@ -42,7 +42,7 @@ from .imageio import check_mask_styles, check_min_size, grayscale, resize_edge, 
 from .losses import STYLE_LOSSES, layer_losses
 from .losses.style import TooManyPatchPairs, check_loss_options
 from .losses import functional as LF
-from .precision import AUTO, check_precision, dtype_of, resolve_precision, validate_precision
+from .precision import AUTO, autocast_call, check_precision, dtype_of, resolve_precision, validate_precision
 from .registry import Registry
 
 DEFAULT_STYLE_WEIGHT = 20.0
@@ -235,11 +235,7 @@ class Objective(nn.Module):
 
     def features(self, image: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:
         """The encoder's features, float32 whatever ``config.precision`` runs the convolutions in."""
-        if self.dtype == torch.float32:
-            return self.encoder(image, layers)
-        with torch.autocast(image.device.type, dtype=self.dtype):
-            features = self.encoder(image, layers)
-        return {name: value.float() for name, value in features.items()}
+        return autocast_call(self.dtype, self.encoder, image, layers)
 
     def forward(self, image: Tensor) -> tuple[Tensor, dict[str, float]]:
         cfg = self.config

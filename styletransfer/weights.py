@@ -22,7 +22,7 @@ from typing import Callable, Mapping
 import torch
 from torch import Tensor, nn
 
-from .encoder import VGG19_CONVS, VGG19_LAYERS, EncoderSpec, VGGEncoder, init_random_
+from .encoder import TORCHVISION_KEYS, VGG19_CONVS, VGG19_LAYERS, EncoderSpec, VGGEncoder, init_random_
 from .errors import UsageError, WeightsError
 from .registry import Registry
 from .files import sha256_file
@@ -116,7 +116,7 @@ def encoder_from_state(state: Mapping[str, Tensor], *, source: str, sha256: str 
     """Build the encoder a state dict describes (torchvision or pytorch-AdaIN layout)."""
     layout = detect_layout(state)
     if layout == "torchvision":
-        keys = {name: f"features.{VGG19_LAYERS.index(name)}" for name in VGG19_CONVS}
+        keys = TORCHVISION_KEYS
         spec = EncoderSpec(preprocessing="imagenet", padding="zeros", pooling="max", ceil_mode=False)
     elif layout == "adain":
         keys = {name: str(ADAIN_CHILDREN[name]) for name in VGG19_CONVS}

