@@ -187,6 +187,7 @@ def adain_networks(args, device):
     std 0.25 per channel (pixels mostly inside [0, 1], so PSNRs and seams mean something).
     """
     import baseline as B
+
     from styletransfer.adain import ADAIN_LAYER, AdaINModel, Decoder, adain, mean_std
     from styletransfer.weights import encoder_from_state, load_state_file
 
@@ -444,7 +445,7 @@ def row_adain_many(args, device) -> dict:
         stylizer = our_stylizer(model, device, args.impl, args.compile)
 
         def run():
-            statistics_ = stylizer.style_statistics(style[0])
+            statistics_ = stylizer.represent_style(style[0])
             for content in contents:
                 stylizer.stylize(content[0], [statistics_])
     return {"seconds": timed(run, device, 1) / args.count}
@@ -468,7 +469,7 @@ def row_tiled(args, device) -> dict:
     _, _, model = adain_networks(args, device)
     content, style = sample_images(args.size, device, 1)[0][0], style_image(512, device)[0]
     whole_stylizer = our_stylizer(model, device, tile_size=0)
-    statistics_ = whole_stylizer.style_statistics(style)
+    statistics_ = whole_stylizer.represent_style(style)
     start = time.perf_counter()
     whole = whole_stylizer.stylize(content, [statistics_])
     seconds_whole = time.perf_counter() - start

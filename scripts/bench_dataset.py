@@ -161,9 +161,9 @@ def main() -> None:
         content_root, style_root = make_data(folder, args.contents, args.styles)
         for method in args.methods.split(","):
             if method == "magenta":
-                from styletransfer.magenta.stylizer import MagentaConfig, load_stylizer
-
                 import baseline as B
+
+                from styletransfer.magenta.stylizer import MagentaConfig, load_stylizer
 
                 stylizer = load_stylizer(MagentaConfig(), device=args.device)
                 networks = B.magenta_naive(stylizer.predictor, stylizer.transformer)

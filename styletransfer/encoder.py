@@ -8,7 +8,7 @@ takes RGB images in [0, 1] and applies its own preprocessing, so callers never n
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Literal, Mapping
+from typing import Iterable, Literal, Mapping, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,10 @@ CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 Preprocessing = Literal["imagenet", "caffe", "none"]
 Pooling = Literal["max", "avg", "none"]
 Padding = Literal["zeros", "reflect", "tf-same"]
+
+# The encoder every command and function uses unless told otherwise: the original VGG19, offline
+# (a source of ``weights.ENCODER_SOURCES``, where callers also find it).
+DEFAULT_ENCODER = "vgg19"
 
 # Gatys et al.'s layers (content conv4_2, here after its ReLU).
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -126,6 +130,26 @@ class EncoderSpec:
                     f"vgg_normalised.pth), but the encoder in use is {self.source!r}: pass "
                     "--weights vgg_normalised.pth, or expect poor images")
         return None
+
+
+class Encoder(Protocol):
+    """What every encoder offers (:class:`VGGEncoder`, Magenta's predictor as
+    :class:`~styletransfer.magenta.encoder.MagentaEncoder`): named features of RGB images in [0, 1],
+    its own preprocessing, and the layers a loss uses when none are named. Code that only reads
+    features takes an ``Encoder``; code that builds or copies VGG19 weights takes a ``VGGEncoder``."""
+
+    spec: EncoderSpec
+    layer_names: tuple[str, ...]
+    default_style_layers: tuple[str, ...]
+    default_content_layers: tuple[str, ...]
+    perceptual_content_layer: str
+    perceptual_style_layers: tuple[str, ...]
+
+    def __call__(self, image: Tensor, layers: Iterable[str]) -> dict[str, Tensor]: ...
+
+    def to(self, *args, **kwargs) -> "Encoder": ...
+
+    def eval(self) -> "Encoder": ...
 
 
 class ImageNetNormalize(nn.Module):

@@ -33,15 +33,14 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from .encoder import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS  # noqa: F401  (the CLI's help reads them here)
-from .encoder import VGG19_LAYERS, VGGEncoder, check_layers
-from .magenta.networks import predictor_layer_names
-from .errors import NonFiniteError, UsageError
 from . import color
+from .encoder import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, VGG19_LAYERS, Encoder, check_layers  # noqa: F401  (the CLI's help reads them here)
+from .errors import NonFiniteError, UsageError
 from .imageio import check_mask_styles, check_min_size, grayscale, resize_edge, resize_to
 from .losses import STYLE_LOSSES, layer_losses
+from .losses import functional as loss_functions
 from .losses.style import TooManyPatchPairs, check_loss_options
-from .losses import functional as LF
+from .magenta.networks import predictor_layer_names
 from .precision import AUTO, autocast_call, check_precision, dtype_of, resolve_precision, validate_precision
 from .registry import Registry
 
@@ -79,6 +78,7 @@ class StylizeConfig:
     scales: tuple[int, ...] = (512,)  # long edge of the output at each scale, coarse to fine
     style_scale: float = 1.0  # style long edge relative to the output's
     style_blend: tuple[float, ...] | None = None
+    preserve_color: str = color.NONE  # coral/histogram: the styles' colours matched first; luminance: the content's kept
     seed: int = 0
     precision: str = AUTO  # bf16 (the encoder under bfloat16 autocast) where the device has it natively, else fp32
 
@@ -109,6 +109,7 @@ class StylizeConfig:
             if any(count < 1 for count in self.steps_per_scale):
                 raise UsageError(f"--steps-per-scale counts must be ≥ 1, got {self.steps_per_scale}")
         validate_precision(self.precision)
+        color.get(self.preserve_color)
         for label, value in (("style", self.style_weight), ("content", self.content_weight), ("tv", self.tv_weight)):
             if value < 0:
                 raise UsageError(f"--{label}-weight must be ≥ 0, got {value}")
@@ -188,7 +189,7 @@ class StylizeResult:
 class Objective(nn.Module):
     """The stylisation objective for one content image, one or more styles, at one size."""
 
-    def __init__(self, encoder: VGGEncoder, content: Tensor, styles: Sequence[Tensor],
+    def __init__(self, encoder: Encoder, content: Tensor, styles: Sequence[Tensor],
                  config: StylizeConfig, generator: torch.Generator | None = None) -> None:
         super().__init__()
         config = config.for_encoder(encoder)
@@ -204,7 +205,8 @@ class Objective(nn.Module):
             content_features = self.features(content, (*layers, *config.content_layers))
             self.content_targets = {l: content_features[l].detach().clone() for l in config.content_layers}
             self.content_scale = {
-                l: 1.0 / max(float(LF.content_loss(t, torch.zeros_like(t))), MIN_REFERENCE) if config.normalize else 1.0
+                l: (1.0 / max(float(loss_functions.content_loss(t, torch.zeros_like(t))), MIN_REFERENCE)
+                    if config.normalize else 1.0)
                 for l, t in self.content_targets.items()
             }
             # terms[i] = (loss name, loss weight · blend · layer weight / reference, layer, module)
@@ -243,7 +245,8 @@ class Objective(nn.Module):
         features = self.features(image, self.needed_layers)
         parts: dict[str, Tensor] = {}
         content = sum(
-            LF.content_loss(features[l], t).sum() * self.content_scale[l] for l, t in self.content_targets.items()
+            loss_functions.content_loss(features[l], t).sum() * self.content_scale[l]
+            for l, t in self.content_targets.items()
         ) / len(self.content_targets)
         for name, weight, layer, module in self.terms:
             try:
@@ -251,7 +254,7 @@ class Objective(nn.Module):
             except TooManyPatchPairs as error:
                 raise self._remedy(error, layer) from None
         style = sum(parts.values())
-        tv = LF.tv_loss(image).sum() / image[0].numel() if cfg.tv_weight else image.new_zeros(())
+        tv = loss_functions.tv_loss(image).sum() / image[0].numel() if cfg.tv_weight else image.new_zeros(())
         total = cfg.content_weight * content + cfg.style_weight * style + cfg.tv_weight * tv
         record = {"total": total, "content": content, "style": style, "tv": tv}
         record.update({f"style/{k}": v for k, v in parts.items()})
@@ -270,8 +273,8 @@ def _initial_image(content: Tensor, init: str, generator: torch.Generator) -> Te
     return resize_to(image, content.shape[-2], content.shape[-1])
 
 
-def stylize(content: Tensor, styles: Tensor | Sequence[Tensor], encoder: VGGEncoder,
-            config: StylizeConfig | None = None, *, mask: Tensor | None = None, preserve_color: str = color.NONE,
+def stylize(content: Tensor, styles: Tensor | Sequence[Tensor], encoder: Encoder,
+            config: StylizeConfig | None = None, *, mask: Tensor | None = None, preserve_color: str | None = None,
             device: torch.device | str = "cpu", progress: bool = False,
             callback: Callable[[dict], None] | None = None) -> StylizeResult:
     """Stylise ``content`` (3, H, W) with one or more ``styles`` by optimising the pixels.
@@ -279,12 +282,17 @@ def stylize(content: Tensor, styles: Tensor | Sequence[Tensor], encoder: VGGEnco
     Runs each scale of ``config.scales`` in turn, each starting from the previous result.
     Returns the image at the last scale, which keeps the content's aspect ratio.
 
-    ``preserve_color``: ``coral``/``histogram`` match each style's colours to the content's
-    before optimising; ``luminance`` keeps the content's chrominance in the result. ``mask``
+    ``preserve_color`` (None: ``config.preserve_color``): ``coral``/``histogram`` match each
+    style's colours to the content's before optimising; ``luminance`` keeps the content's
+    chrominance in the result. ``mask``
     ((3|1, h, w) or (h, w) in [0, 1], any size; white = foreground) needs exactly two styles: one
     optimisation per style, composited by the mask's grey level at the output size.
     """
-    color.get(preserve_color)
+    config = config or StylizeConfig()
+    if preserve_color is not None:
+        config = replace(config, preserve_color=preserve_color)
+    preserve_color = config.preserve_color
+    color.get(preserve_color)  # an unknown name is refused before any work
     styles = [styles] if isinstance(styles, Tensor) else list(styles)
     styles = [color.prepare_style(style, content, preserve_color) for style in styles]
     if mask is None:
@@ -306,7 +314,7 @@ def stylize(content: Tensor, styles: Tensor | Sequence[Tensor], encoder: VGGEnco
     return result
 
 
-def _stylize(content: Tensor, styles: list[Tensor], encoder: VGGEncoder, config: StylizeConfig | None, *,
+def _stylize(content: Tensor, styles: list[Tensor], encoder: Encoder, config: StylizeConfig | None, *,
              device: torch.device | str, progress: bool, callback: Callable[[dict], None] | None) -> StylizeResult:
     """One optimisation of ``content`` towards ``styles`` (blended by ``config.style_blend``)."""
     config = (config or StylizeConfig()).validate().for_encoder(encoder)

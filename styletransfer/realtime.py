@@ -1,22 +1,27 @@
-"""What the real-time (feed-forward) methods share: their settings checks and input preparation.
+"""What the real-time (feed-forward) methods share: one interface, settings checks and input preparation.
 
-AdaIN (:mod:`styletransfer.adain`) and Magenta (:mod:`styletransfer.magenta`) both take
-``alpha``, style blend weights, colour preservation, content and style sizes and a precision,
-resize inputs by their shorter side (optionally centre-cropped), and pad the content to their
-networks' stride so that the output has exactly the content's size.
+Every feed-forward stylizer (AdaIN, WCT, Magenta, CIN) is a :class:`Stylizer`, built from a
+config and the :class:`Networks` it needs; the front ends call nothing else. The configs take
+``alpha``, style blend weights, colour preservation, content and style sizes and a precision
+(:func:`check_feedforward_settings`, the one place they are checked); the stylizers resize
+inputs by their shorter side (optionally centre-cropped) and pad the content to their networks'
+stride so that the output has exactly the content's size.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence, TypeVar
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Protocol, Sequence, TypeVar
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from . import color
+from .encoder import DEFAULT_ENCODER, Encoder
 from .errors import ImageError, UsageError
 from .imageio import MIN_SIDE, resize_edge
 from .precision import validate_precision
@@ -24,16 +29,66 @@ from .precision import validate_precision
 T = TypeVar("T")
 
 
+class Stylizer(Protocol):
+    """One feed-forward method with one config, ready for many images. A style is represented
+    once (``represent_style``: AdaIN's statistics, Magenta's embedding) and reused; ``stylize``
+    and ``stylize_batch`` take style images or those representations."""
+
+    config: Any  # the method's config: validate(), to_dict(), and alpha, preserve_color, crop, content_size
+    representation_type: ClassVar[type]  # what represent_style returns (a tensor, or a dataclass of tensors)
+    uses_own_style: ClassVar[bool]  # alpha < 1 mixes in the content seen as a style (stylize_batch's own_styles)
+
+    def represent_style(self, style: Tensor, content: Tensor | None = None) -> Any:
+        """A (3, H, W) style image's representation; ``content`` where colour preservation
+        matches the style to it (coral, histogram)."""
+
+    def stylize(self, content: Tensor, styles: Sequence = (), *, mask: Tensor | None = None) -> Tensor:
+        """A (3, H, W) content in [0, 1] → (3, H', W') in [0, 1] on the CPU, with style images or
+        their representations (a ``mask``, white = foreground: exactly two)."""
+
+    def stylize_batch(self, contents: Tensor, styles: Sequence[Sequence], *,
+                      own_styles: Sequence[Tensor] | None = None) -> Tensor:
+        """B prepared contents (B, 3, H, W), content b with its K representations ``styles[b]``
+        → (B, K, 3, H, W) in [0, 1] on the CPU."""
+
+    def describe(self) -> dict:
+        """What image metadata and reports record about the networks (files, hashes, encoder)."""
+
+    def check_temporal(self, frame: Tensor) -> None:
+        """Refuse, with the remedy, frames of this size that ``--temporal`` cannot smooth."""
+
+
+def own_networks(load: Callable[..., Stylizer]) -> Callable[[Any, "Networks", torch.device], Stylizer]:
+    """The build of a method that brings its own networks (pinned files): ``load(config, device=)``;
+    the :class:`Networks` of ``--weights``/``--decoder`` are not read."""
+    def build(config, networks: Networks, device: torch.device) -> Stylizer:
+        return load(config, device=device)
+
+    return build
+
+
+@dataclass(frozen=True)
+class Networks:
+    """What a feed-forward method's stylizer may be built from; each method takes what it needs
+    (``Method.needs_encoder``, ``needs_decoder``) and brings any other networks itself."""
+
+    weights: str | Encoder = DEFAULT_ENCODER  # the encoder: a source name or file, or a loaded encoder
+    pooling: str | None = None  # of a VGG19 encoder loaded from ``weights``; None: the weights'
+    decoder: str | os.PathLike | nn.Module | None = None  # an AdaIN decoder; None: the shipped one, if any
+
+
 def check_feedforward_settings(config) -> None:
     """The settings every feed-forward config has (alpha, style_weights, preserve_color,
-    content_size, style_size, precision), each refused with a usage error when out of range."""
-    if not (isinstance(config.alpha, (int, float)) and 0.0 <= config.alpha <= 1.0):
+    content_size, style_size where there are style images, precision), each refused with a usage
+    error when out of range."""
+    if not (isinstance(config.alpha, (int, float)) and 0.0 <= config.alpha <= 1.0):  # the one alpha check
         raise UsageError(f"--alpha must be between 0 and 1, got {config.alpha}")
     weights = config.style_weights
     if weights is not None and (any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0):
         raise UsageError(f"style interpolation weights must be ≥ 0 with a positive sum, got {weights}")
     color.get(config.preserve_color)
-    for flag, size in (("--content-size", config.content_size), ("--style-size", config.style_size)):
+    for flag, field in (("--content-size", "content_size"), ("--style-size", "style_size")):
+        size = getattr(config, field, 0)  # a method without style images (cin) has no style_size
         if size != 0 and size < MIN_SIDE:
             raise UsageError(f"{flag} must be 0 (keep the original size) or ≥ {MIN_SIDE}, got {size}")
     validate_precision(config.precision)

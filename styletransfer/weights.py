@@ -22,14 +22,12 @@ from typing import Callable, Mapping
 import torch
 from torch import Tensor, nn
 
-from .encoder import TORCHVISION_KEYS, VGG19_CONVS, VGG19_LAYERS, EncoderSpec, VGGEncoder, init_random_
+from .encoder import DEFAULT_ENCODER, TORCHVISION_KEYS, VGG19_CONVS, VGG19_LAYERS, EncoderSpec, VGGEncoder, init_random_
 from .errors import UsageError, WeightsError
-from .registry import Registry
 from .files import sha256_file
+from .registry import Registry
 
 DEFAULT_RANDOM_SEED = 0
-# The encoder every command and function uses unless told otherwise: the original VGG19, offline.
-DEFAULT_ENCODER = "vgg19"
 
 
 class RandomWeightsWarning(UserWarning):

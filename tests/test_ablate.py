@@ -14,19 +14,19 @@ from torch import nn
 from styletransfer.ablate import adabn as A
 from styletransfer.ablate import norm as N
 from styletransfer.ablate import report as R
+from styletransfer.ablate import shapes as SH
 from styletransfer.ablate import stats as S
-from styletransfer.markdown import markdown_table
 from styletransfer.ablate.data import ContentImages, generated_image
 from styletransfer.ablate.metrics import batch_dependence, gain_verdict
 from styletransfer.ablate.perceptual import PerceptualLoss
 from styletransfer.ablate.plot import PALETTE, line_plot
-from styletransfer.ablate import shapes as SH
 from styletransfer.ablate.shapes import SHAPES, SHIFTS, make_domain, shape_masks
+from styletransfer.ablate.transform_net import build_transformer, load_transformer, save_transformer
 from styletransfer.adain import ADAIN_LAYER, Decoder, mean_std
 from styletransfer.cli import main
 from styletransfer.errors import UsageError, WeightsError
+from styletransfer.markdown import markdown_table
 from styletransfer.norms import NORMS
-from styletransfer.ablate.transform_net import build_transformer, load_transformer, save_transformer
 
 TINY = dict(width=4, residual_blocks=1)
 
@@ -267,7 +267,7 @@ def test_style_shift_is_stylize_dataset_with_magenta_and_a_seeded_painting_per_s
     for generator_seed in (3, 4):
         seed = SH.style_seed(torch.Generator().manual_seed(generator_seed))
         shifted = SHIFTS.get("style")(scenes, None, torch.Generator().manual_seed(generator_seed))
-        chosen = [choose_styles(SH.scene_name(i, 6), seed, len(paintings), 1)[0] for i in range(6)]
+        chosen = [choose_styles(SH.scene_name(i, 6), seed, paintings, 1)[0] for i in range(6)]
         distance = (reference - shifted[:, None]).abs().amax(dim=(2, 3, 4))  # (6, paintings)
         assert distance[range(6), chosen].max() < 3 / 255, distance
         assert distance.argmin(dim=1).tolist() == chosen
@@ -609,3 +609,29 @@ def test_the_learning_rate_sweep_picks_the_lowest_validation_loss_and_survives_a
     assert sweep == {"lr": 3e-3, "scores": {"0.001": 2.0, "0.003": 1.0, "0.01": math.inf}}
     assert N.sweep_learning_rate("batch", N.NormConfig(lrs=(5e-4,)), None, None, "validation", "cpu") == \
         {"lr": 5e-4, "scores": {}}
+
+
+def test_ablation_defaults_are_the_installed_samples_from_any_directory(tmp_path, monkeypatch):
+    """The default sample images ship inside the package: no default depends on the working directory."""
+    from pathlib import Path
+
+    from conftest import write_image
+
+    import styletransfer
+    from styletransfer.ablate import data as D
+    from styletransfer.ablate import moments as M
+    from styletransfer.ablate import shapes as SH
+
+    package = Path(styletransfer.__file__).resolve().parent
+    for path in (Path(M.MomentsConfig().content_dir), Path(M.MomentsConfig().style_dir), D.DEFAULT_CONTENT_DIR,
+                 D.DEFAULT_STYLE, SH.STYLE_ROOT):
+        assert path.exists() and package in path.parents, path
+    monkeypatch.chdir(tmp_path)  # no assets/ here
+    (tmp_path / "s").mkdir()
+    write_image(tmp_path / "s" / "s.png", 36, 36, seed=7)
+    result = CliRunner().invoke(main, [
+        "ablate", "moments", "-o", "out", "--weights", "random", "--levels", "gram,bn-stats",
+        "--style-dir", "s", "--size", "24", "--steps", "1", "--calibrate", "0", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    pairs = json.loads((tmp_path / "out" / "results.json").read_text())["summary"]["pairs"]
+    assert sorted(pairs) == sorted(f"{p.stem}__s" for p in D.DEFAULT_CONTENT_DIR.iterdir())

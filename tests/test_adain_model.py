@@ -7,10 +7,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from reference_nets import adain_mean_std, pytorch_adain_decoder, randomize_
 from styletransfer.adain import Decoder, adain, load_decoder, mean_std, save_decoder
 from styletransfer.errors import WeightsError
 from styletransfer.norms import NORMS
+from tests.helpers.reference_nets import adain_mean_std, pytorch_adain_decoder, randomize_
 
 
 def test_mean_std_matches_pytorch_adain():

@@ -6,21 +6,20 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import write_image
 from PIL import Image
 
-from adain_helpers import ODD, calibrate_, calibrated_model, odd_images, psnr, pytorch_adain_encoder, seeded_decoder
-from conftest import write_image
-from reference_nets import adain_mean_std, pytorch_adain_decoder, randomize_
 from styletransfer.adain import AdaINModel, adain, load_decoder, mean_std
+from styletransfer.adain.regions import StyleStatistics, feature_mask, masked_adain, mix_statistics
+from styletransfer.adain.stylizer import AdaINConfig, AdaINStylizer
 from styletransfer.cli import main
 from styletransfer.encoder import EncoderSpec, VGGEncoder
 from styletransfer.errors import UsageError, WeightsError
-from styletransfer.adain.regions import StyleStatistics, feature_mask, masked_adain, mix_statistics
-from styletransfer.adain.stylizer import AdaINConfig, AdaINStylizer
 from styletransfer.realtime import pad_to_multiple
 from styletransfer.tiling import FEATURE_STRIDE
 from styletransfer.weights import load_encoder
-
+from tests.helpers.adain_helpers import ODD, calibrate_, calibrated_model, odd_images, psnr, pytorch_adain_encoder, seeded_decoder
+from tests.helpers.reference_nets import adain_mean_std, pytorch_adain_decoder, randomize_
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from bad_inputs import make_corpus
 from styletransfer.cli import main
 from styletransfer.errors import ImageError
 from styletransfer.imageio import load_image
+from tests.helpers.bad_inputs import make_corpus
 
 FAST = ["--weights", "random", "--size", "32", "--steps", "1", "--no-progress",
         "--style-layers", "relu1_1,relu2_1", "--content-layers", "relu2_2"]

@@ -102,6 +102,7 @@ def test_unknown_group_is_refused_before_anything_runs():
         f"error: unknown group nope: choose from {', '.join(bench.GROUPS + bench.OPT_IN_GROUPS)}"]
 
 
+@pytest.mark.slow
 def test_one_row_runs_in_its_own_process_and_reports_json(tmp_path):
     report = tmp_path / "report.json"
     run = subprocess.run([sys.executable, str(SCRIPTS / "bench.py"), "--row", "adain_pair", "--impl", "bf16",

@@ -46,6 +46,7 @@ def test_magenta_is_a_default_group_that_only_accepts():
     assert run.returncode == 1 and "unknown group nope" in run.stderr  # refused before anything runs
 
 
+@pytest.mark.slow
 def test_run_process_reports_the_commands_own_peak_rss():
     big = bench.run_process([sys.executable, "-c", "b = bytearray(300 * 2**20); b[::4096] = b'x' * len(b[::4096])"])
     small = bench.run_process([sys.executable, "-c", "print('hi')"])

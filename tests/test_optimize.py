@@ -88,12 +88,12 @@ def test_raw_formulas_without_normalisation(encoder):
                            layer_weights=(1.0, 0.0, 0.0), **{k: v for k, v in SMALL.items()}).validate()
     c, s = content.unsqueeze(0), style.unsqueeze(0)
     from styletransfer.imageio import resize_edge
-    from styletransfer.losses import functional as F
+    from styletransfer.losses import functional
 
     c48, s48 = resize_edge(c, 48), resize_edge(s, 48)
     objective = Objective(encoder, c48, [s48], config)
     _, record = objective(c48)
-    expected = F.gram_loss(encoder(c48, ["relu1_1"])["relu1_1"], encoder(s48, ["relu1_1"])["relu1_1"])
+    expected = functional.gram_loss(encoder(c48, ["relu1_1"])["relu1_1"], encoder(s48, ["relu1_1"])["relu1_1"])
     assert record["style"] == pytest.approx(expected.item(), rel=1e-5)
 
 

@@ -7,8 +7,8 @@ import warnings
 import pytest
 import torch
 from click.testing import CliRunner
-
 from conftest import write_image
+
 from styletransfer.cli import main
 from styletransfer.errors import UsageError
 from styletransfer.optimize import Objective, StylizeConfig, stylize

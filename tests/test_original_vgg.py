@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
+from conftest import write_image
 from PIL import Image
 
-from conftest import write_image
 from styletransfer import load_encoder
 from styletransfer import original_vgg as O
 from styletransfer.cli import main

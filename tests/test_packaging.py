@@ -58,6 +58,7 @@ def test_wheel_holds_the_package_under_the_distribution_name(wheel):
     assert not any(n.startswith(("tests/", "scripts/")) for n in names)
 
 
+@pytest.mark.slow
 def test_wheel_installs_in_a_fresh_venv(wheel, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=TIMEOUT)

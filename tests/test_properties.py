@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from styletransfer.cli.params import parse_float_list, parse_int_list, parse_loss_list, parse_loss_params
 from styletransfer.errors import ImageError, UsageError
 from styletransfer.imageio import load_image
+from styletransfer.parsing import parse_float_list, parse_int_list, parse_loss_list, parse_loss_params
 
 MODES = ["RGB", "RGBA", "L", "LA", "P", "1", "CMYK", "I;16", "I", "F"]
 FORMATS = {"png": "PNG", "tif": "TIFF", "bmp": "BMP", "gif": "GIF", "webp": "WEBP", "jpg": "JPEG"}

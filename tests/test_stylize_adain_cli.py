@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import write_image
 from PIL import Image
 
-from adain_helpers import ADAIN_ENCODER_CHILDREN, pytorch_adain_encoder, seeded_decoder
-from conftest import write_image
 from styletransfer import color
 from styletransfer.adain import AdaINModel, adain, mean_std, save_decoder
 from styletransfer.api import plan_jobs
@@ -19,6 +18,7 @@ from styletransfer.cli import main
 from styletransfer.errors import UsageError
 from styletransfer.imageio import load_image, read_metadata, resize_to
 from styletransfer.weights import load_encoder, sha256_file
+from tests.helpers.adain_helpers import ADAIN_ENCODER_CHILDREN, pytorch_adain_encoder, seeded_decoder
 
 CONTENT_SIZE = (67, 45)  # (width, height): odd, not a multiple of 8
 

@@ -7,17 +7,25 @@ import warnings
 import pytest
 import torch
 from click.testing import CliRunner
-
-from adain_helpers import ADAIN_ENCODER_CHILDREN, psnr, pytorch_adain_encoder, seeded_decoder
 from conftest import write_image
+
 from styletransfer.adain import ADAIN_EPS, ADAIN_LAYER, DECODER_PLAN, AdaINModel, Decoder, adain, adain_affine, mean_std
+from styletransfer.adain.stylizer import AdaINConfig, AdaINStylizer
 from styletransfer.cli import main
 from styletransfer.errors import UsageError
-from styletransfer.adain.stylizer import AdaINConfig, AdaINStylizer
-from styletransfer.tiling import DEFAULT_TILE_SIZE, TILE_THRESHOLD_PIXELS
 from styletransfer.precision import PrecisionWarning, check_precision, native_bf16
-from styletransfer.tiling import Box, ChannelMoments, decoder_reach, encoder_reach, exact_halo, plan_tiles
+from styletransfer.tiling import (
+    DEFAULT_TILE_SIZE,
+    TILE_THRESHOLD_PIXELS,
+    Box,
+    ChannelMoments,
+    decoder_reach,
+    encoder_reach,
+    exact_halo,
+    plan_tiles,
+)
 from styletransfer.weights import encoder_from_state
+from tests.helpers.adain_helpers import ADAIN_ENCODER_CHILDREN, psnr, pytorch_adain_encoder, seeded_decoder
 
 CONTENT = (96, 80)  # (H, W) of the brief's tiled-vs-untiled case
 TILE, HALO = 48, 32

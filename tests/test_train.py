@@ -15,20 +15,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
-
 from conftest import write_image
-from gradient_log import recorded_gradients, summation_bound
-from reference_nets import adain_mean_std, pytorch_adain_decoder, pytorch_adain_vgg, randomize_
+
 from styletransfer import training as T
-from styletransfer.adain.losses import adain_losses
-from styletransfer.training.loop import _build_decoder
 from styletransfer.adain import Decoder, load_decoder
+from styletransfer.adain.losses import adain_losses
 from styletransfer.checkpoint import Checkpoint, list_checkpoints, read_log, resolve_checkpoint
 from styletransfer.cli import main
 from styletransfer.data import InfiniteSampler, PairSampler
 from styletransfer.errors import TrainingError, UsageError
 from styletransfer.norms import NORMS
+from styletransfer.training.loop import _build_decoder
 from styletransfer.weights import encoder_from_state
+from tests.helpers.gradient_log import recorded_gradients, summation_bound
+from tests.helpers.reference_nets import adain_mean_std, pytorch_adain_decoder, pytorch_adain_vgg, randomize_
 
 ROOT = Path(__file__).resolve().parents[1]
 # 32 px crops of 40 px images, batch 2: each step takes a fraction of a second on one core.
@@ -304,6 +304,7 @@ def start_training(data, out, *extra):
                             text=True, start_new_session=True)
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path, data):
     out = tmp_path / "t.safetensors"
     log = tmp_path / "t.ckpt" / "log.jsonl"
@@ -319,6 +320,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path, data):
     assert checkpoint.iteration == iteration == read_log(log)[-1]["iteration"] and not out.exists()
 
 
+@pytest.mark.slow
 def test_a_failing_loader_worker_does_not_keep_the_process_alive(tmp_path, data):
     """Every content file fails to decode in the loader workers: one-line error, exit 1, and the
     process ends (the workers ignore SIGTERM, so a worker left running made it wait forever)."""
@@ -338,6 +340,7 @@ def test_a_failing_loader_worker_does_not_keep_the_process_alive(tmp_path, data)
     assert stderr.strip().splitlines()[-1].startswith("error: no image below") and "Traceback" not in stderr
 
 
+@pytest.mark.slow
 def test_sigkill_loses_at_most_one_interval_and_resumes(tmp_path, data):
     out = tmp_path / "k.safetensors"
     folder = tmp_path / "k.ckpt"
@@ -369,12 +372,13 @@ def test_sigkill_loses_at_most_one_interval_and_resumes(tmp_path, data):
 # -- several processes -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ddp_two_gloo_processes_agree_with_one_process(tmp_path, data, encoder):
     out = tmp_path / "ddp.safetensors"
     flags = [f for f in TINY_FLAGS if f != "--no-progress"]
     flags[flags.index("--batch-size") + 1] = "4"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               str(ROOT / "tests" / "ddp_worker.py"), str(tmp_path), "train", "--content-dir", str(data[0]),
+               str(ROOT / "tests" / "helpers" / "ddp_worker.py"), str(tmp_path), "train", "--content-dir", str(data[0]),
                "--style-dir", str(data[1]), "--out", str(out), *flags, "--no-progress", "--max-iter", "2",
                "--save-every", "2"]
     process = subprocess.run(command, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True,
@@ -437,3 +441,113 @@ def test_bf16_losses_follow_the_fp32_ones_and_keep_float32_weights(encoder):
     assert T.TrainConfig(precision="bf16").validate().precision == "bf16"
     with pytest.raises(UsageError, match="did you mean"):
         T.TrainConfig(precision="bf-16").validate()
+
+
+# -- reconstruction objective, --init, --manifest -----------------------------------------------
+
+
+def test_reconstruction_losses_by_hand(encoder):
+    from styletransfer.adain.losses import reconstruction_losses
+
+    torch.manual_seed(0)
+    content = torch.rand(2, 3, 32, 32)
+    decoder = _build_decoder("none", 0)
+    both = reconstruction_losses(encoder, decoder, content)
+    target = encoder(content, ["relu4_1"])["relu4_1"]
+    output = decoder(target)
+    assert torch.allclose(both.pixel, ((output - content) ** 2).mean(), rtol=1e-5)
+    assert torch.allclose(both.content, ((encoder(output, ["relu4_1"])["relu4_1"] - target) ** 2).mean(), rtol=1e-5)
+    assert both.style == 0
+    pixel_only = reconstruction_losses(encoder, decoder, content, features=False)
+    assert pixel_only.content == 0 and torch.allclose(pixel_only.pixel, both.pixel)
+
+
+def test_reconstruction_run_lowers_pixel_loss_and_init_starts_from_its_decoder(tmp_path, data, encoder):
+    first = T.train(config(data, objective="reconstruction", pixel_weight=1.0, content_weight=0.0, max_iter=30,
+                           lr=3e-3, out=str(tmp_path / "recon.safetensors")), encoder=encoder)
+    pixel = [r["pixel"] for r in first.history]
+    assert all(r["content"] == 0 and r["style"] == 0 and r["total"] == r["pixel"] for r in first.history)
+    assert sum(pixel[-5:]) < 0.5 * sum(pixel[:5]), pixel
+
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("file,package,version,licence\n")
+    second = T.train(config(data, init=str(first.out), manifest=str(manifest), max_iter=1,
+                            out=str(tmp_path / "adain.safetensors")), encoder=encoder)
+    assert second.history[0]["pixel"] == 0 and second.history[0]["style"] > 0  # the AdaIN objective
+    # Its first step started from the reconstruction decoder: one Adam step moves each weight by
+    # at most about lr, so it is still within 2·lr of the file's.
+    started, _ = load_decoder(first.out)
+    for key, tensor in second.decoder.state_dict().items():
+        assert (tensor - started.state_dict()[key]).abs().max() <= 2e-3, key
+    _, meta = load_decoder(second.out)
+    from styletransfer.files import sha256_file
+
+    assert meta["init"] == {"file": str(first.out), "sha256": sha256_file(first.out)}
+    assert meta["manifest"]["sha256"] == sha256_file(manifest)
+    assert meta["training"]["objective"] == "adain" and meta["training"]["init"] == str(first.out)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--objective", "reconstruction", "--content-weight", "0"], "needs --pixel-weight or --content-weight"),
+    (["--init", "missing.safetensors"], "--init 'missing.safetensors' is not a file"),
+    (["--manifest", "missing.csv"], "--manifest 'missing.csv' is not a file"),
+])
+def test_objective_flags_are_checked_before_any_work(tmp_path, data, flags, message):
+    out = tmp_path / "never.safetensors"
+    result = run_cli("train", "--content-dir", data[0], "--style-dir", data[1], "--out", out, *TINY_FLAGS,
+                     "--max-iter", 1, *flags)
+    assert result.exit_code == 2 and message in result.output and not out.exists()
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_init_with_another_norm_is_refused(tmp_path, data, encoder):
+    path = tmp_path / "instance.safetensors"
+    from styletransfer.adain.decoder import save_decoder
+
+    save_decoder(Decoder("instance"), path, {})
+    with pytest.raises(UsageError, match="give --norm instance"):
+        T.train(config(data, init=str(path), max_iter=1), encoder=encoder)
+
+
+def test_style_balance_weighs_each_layer_by_relu4_1s_mean_square(encoder):
+    from styletransfer.adain.losses import statistics_loss, style_balance
+
+    torch.manual_seed(1)
+    content, style = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    features = encoder(style, ["relu1_1", "relu2_1", "relu3_1", "relu4_1"])
+    weights = style_balance(encoder, style)
+    for layer, value in features.items():
+        expected = float((features["relu4_1"].double() ** 2).mean() / (value.double() ** 2).mean())
+        assert weights[layer] == pytest.approx(expected, rel=1e-9)
+    assert weights["relu4_1"] == 1.0
+
+    decoder = _build_decoder("none", 0)
+    weighted = adain_losses(encoder, decoder, content, style, layer_weights=weights)
+    output = weighted.output.detach()
+    by_hand = sum(weights[layer] * statistics_loss(value, features[layer])
+                  for layer, value in encoder(output, list(features)).items())
+    assert torch.allclose(weighted.style, by_hand, rtol=1e-5)
+    plain = adain_losses(encoder, decoder, content, style)
+    assert torch.allclose(plain.style, sum(statistics_loss(value, features[layer])
+                                           for layer, value in encoder(output, list(features)).items()), rtol=1e-5)
+
+
+def test_style_balance_run_records_its_weights(tmp_path, data, encoder):
+    result = T.train(config(data, style_balance="rms", max_iter=1, out=str(tmp_path / "b.safetensors")),
+                     encoder=encoder)
+    _, meta = load_decoder(result.out)
+    assert set(meta["style_layer_weights"]) == {"relu1_1", "relu2_1", "relu3_1", "relu4_1"}
+    assert meta["style_layer_weights"]["relu4_1"] == 1.0 and meta["training"]["style_balance"] == "rms"
+
+
+def test_identity_loss_decodes_the_contents_own_features(encoder):
+    torch.manual_seed(2)
+    content, style = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    decoder = _build_decoder("none", 0)
+    with_identity = adain_losses(encoder, decoder, content, style, identity=True)
+    plain = adain_losses(encoder, decoder, content, style)
+    assert plain.pixel is None
+    assert torch.allclose(with_identity.output, plain.output, atol=1e-6)  # one batch, same AdaIN outputs
+    assert torch.allclose(with_identity.style, plain.style, rtol=1e-5)
+    own = decoder(encoder(content, ["relu4_1"])["relu4_1"])
+    assert torch.allclose(with_identity.pixel, ((own - content) ** 2).mean(), rtol=1e-5)

@@ -12,24 +12,37 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-
-from adain_helpers import calibrated_model, pytorch_adain_encoder
 from conftest import write_image
+
 from styletransfer.adain import AdaINConfig, AdaINStylizer, adain, mean_std
-from styletransfer.api import adain_files, magenta_files, plan_jobs, wct_files
+from styletransfer.api import feedforward_files, plan_jobs
 from styletransfer.cli import main
 from styletransfer.errors import UsageError
 from styletransfer.imageio import load_image
 from styletransfer.magenta.networks import StyleNorm
 from styletransfer.magenta.stylizer import MagentaConfig, load_stylizer
-from styletransfer.video import (ClipStylizer, RunningMoments, TemporalFilter, VideoConfig, VideoError,
-                                 estimate_shift, pan, pan_flicker, probe, read_frames, shifted, smoothing, transcode)
+from styletransfer.realtime import Networks
+from styletransfer.video import (
+    ClipStylizer,
+    RunningMoments,
+    TemporalFilter,
+    VideoConfig,
+    VideoError,
+    estimate_shift,
+    pan,
+    pan_flicker,
+    probe,
+    read_frames,
+    shifted,
+    smoothing,
+    transcode,
+)
 from styletransfer.video import io as video_io
 from styletransfer.video.io import read_clip_metadata
 from styletransfer.wct import WCTConfig, WCTStylizer
 from styletransfer.weights import load_encoder
-from video_helpers import (audio_payloads, frame_times, make_audio_only, make_clip, make_unknown_codec,
-                           moving_frames)
+from tests.helpers.adain_helpers import calibrated_model, pytorch_adain_encoder
+from tests.helpers.video_helpers import audio_payloads, frame_times, make_audio_only, make_clip, make_unknown_codec, moving_frames
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 STYLE = Path("assets/style/mosaic.jpg")
@@ -222,13 +235,14 @@ def test_magenta_clip_end_to_end(tmp_path, clip):
 
 def test_without_temporal_each_frame_is_what_the_image_path_gives(tmp_path, magenta):
     source = make_clip(tmp_path / "in.mp4", moving_frames(3), pix_fmt="yuv444p")
-    magenta_files(source, [STYLE], tmp_path / "out.mp4", video=VideoConfig(crf=0))
-    embedding = magenta.style_embedding(load_image(STYLE))
+    feedforward_files("magenta", source, [STYLE], tmp_path / "out.mp4", video=VideoConfig(crf=0))
+    embedding = magenta.represent_style(load_image(STYLE))
     for frame, written in zip(read_frames(source), read_frames(tmp_path / "out.mp4"), strict=True):
         difference = (written - magenta.stylize(frame, [embedding])).abs()
         assert difference.mean() < 1 / 255 and difference.max() <= 4 / 255  # 8-bit YUV rounding only
 
 
+@pytest.mark.slow
 def test_the_benchmark_script_runs_and_measures(tmp_path):
     report = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, "scripts/bench_video.py", "--only", "flicker", "--pan-frames", "2",
@@ -244,18 +258,19 @@ def test_each_style_is_embedded_once_per_run(tmp_path, clip, monkeypatch):
     from styletransfer.magenta.stylizer import MagentaStylizer
 
     calls = []
-    original = MagentaStylizer.style_embedding
-    monkeypatch.setattr(MagentaStylizer, "style_embedding", lambda self, *a: calls.append(1) or original(self, *a))
-    magenta_files(clip, [STYLE], tmp_path / "out.mkv")
+    original = MagentaStylizer.represent_style
+    monkeypatch.setattr(MagentaStylizer, "represent_style", lambda self, *a: calls.append(1) or original(self, *a))
+    feedforward_files("magenta", clip, [STYLE], tmp_path / "out.mkv")
     assert len(calls) == 1 and probe(tmp_path / "out.mkv").width == 96
 
 
-@pytest.mark.parametrize("files, stylizer_config", [(adain_files, AdaINConfig), (wct_files, WCTConfig)])
-def test_decoder_methods_take_clips_matching_colours_once(tmp_path, clip, decoder_model, files, stylizer_config):
+@pytest.mark.parametrize("method, stylizer_config", [("adain", AdaINConfig), ("wct", WCTConfig)])
+def test_decoder_methods_take_clips_matching_colours_once(tmp_path, clip, decoder_model, method, stylizer_config):
     """coral matches the style to the clip's first frame once, so the statistics are computed once."""
     config = stylizer_config(content_size=48, style_size=64, preserve_color="coral")
-    run_ = files(clip, [STYLE], tmp_path / "out.mp4", config, decoder=decoder_model.decoder,
-                 weights=decoder_model.encoder, video=VideoConfig(temporal=True))
+    networks = Networks(weights=decoder_model.encoder, decoder=decoder_model.decoder)
+    run_ = feedforward_files(method, clip, [STYLE], tmp_path / "out.mp4", config, networks=networks,
+                             video=VideoConfig(temporal=True))
     (output,) = run_.outputs
     assert output.frames == 12 and output.size == (96, 64) and run_.style_statistics_computed == 1
     assert probe(tmp_path / "out.mp4").frames == 12  # stylised at 48 px, written at the clip's size
@@ -334,7 +349,7 @@ def test_phase_correlation_finds_a_pan(dy, dx):
 
 
 def test_a_scene_cut_restarts_the_running_statistics(magenta):
-    style = magenta.style_embedding(load_image(STYLE))
+    style = magenta.represent_style(load_image(STYLE))
     one, other = load_image("assets/content/chelsea.jpg"), load_image("assets/content/rocket.jpg")
     frames = [one[:, :64, :96], one[:, :64, 2:98], other[:, :64, :96]]
     with TemporalFilter(magenta, momentum=0.9, blend=0.5) as temporal:
@@ -351,7 +366,7 @@ def test_flicker_is_measured_and_temporal_reduces_it(tmp_path):
     figures = {}
     for temporal in (False, True):
         out = tmp_path / f"temporal_{temporal}.mp4"
-        magenta_files(source, [STYLE], out, video=VideoConfig(temporal=temporal, crf=0))
+        feedforward_files("magenta", source, [STYLE], out, video=VideoConfig(temporal=temporal, crf=0))
         figures[temporal] = pan_flicker(list(read_frames(out)), (1, 3))
     assert 0.01 < figures[True] < 0.8 * figures[False]
 

@@ -7,17 +7,27 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import write_image
 from PIL import Image
 
-from adain_helpers import ODD, calibrated_model, odd_images, seeded_decoder
-from conftest import write_image
 from styletransfer.adain import adain_affine, save_decoder
 from styletransfer.cli import main
 from styletransfer.errors import UsageError
 from styletransfer.imageio import load_image, read_metadata
 from styletransfer.losses.functional import channel_covariance, channel_mean, channel_std, mean_cov_loss
-from styletransfer.wct import (WCT_EPS, WCTConfig, WCTStatistics, WCTStylizer, feature_moments, masked_wct,
-                               mix_statistics, wct, wct_affine, whiten)
+from styletransfer.wct import (
+    WCT_EPS,
+    WCTConfig,
+    WCTStatistics,
+    WCTStylizer,
+    feature_moments,
+    masked_wct,
+    mix_statistics,
+    wct,
+    wct_affine,
+    whiten,
+)
+from tests.helpers.adain_helpers import ODD, calibrated_model, odd_images, seeded_decoder
 
 
 @pytest.fixture(scope="module", autouse=True)

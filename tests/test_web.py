@@ -119,9 +119,10 @@ def test_page_and_its_files_come_from_this_server_under_a_strict_policy():
 def test_options_come_from_the_registries_and_the_configs():
     with serving() as client:
         options = client.get("/api/options").json()
-    assert [m["name"] for m in options["methods"]] == METHODS.names()
+    offered = [name for name, method in METHODS.items() if method.style_images]  # not cin: no style image
+    assert [m["name"] for m in options["methods"]] == offered and "cin" not in offered
     assert {m["name"]: m["available"] for m in options["methods"]} == {
-        name: not method.needs_decoder for name, method in METHODS.items()}
+        name: not METHODS.get(name).needs_decoder for name in offered}
     assert options["losses"] == STYLE_LOSSES.names()
     assert options["preserve_color"] == color.choices()
     assert options["defaults"]["size"] == StylizeConfig().scales[-1]
@@ -279,6 +280,7 @@ def test_a_full_queue_answers_busy_at_once_and_a_cancelled_waiting_job_frees_its
 @pytest.mark.parametrize("fields, needle", [
     ({"method": "magneta"}, "did you mean 'magenta'"),
     ({"method": "adain"}, "--decoder"),
+    ({"method": "cin"}, "takes no style image"),
     ({"size": "abc"}, "not a whole number"),
     ({"size": "8"}, "between 16 and 1024"),
     ({"size": "99999"}, "between 16 and 1024"),
@@ -384,6 +386,7 @@ def test_twenty_clients_at_once_each_get_a_result_or_busy_and_sigterm_cancels_th
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda sig: signal.Signals(sig).name)
+@pytest.mark.slow
 def test_a_signal_cancels_the_running_job_and_stops_uvicorn_and_the_handlers_are_restored(sig):
     """The subprocess test above sends SIGTERM to a real server; this one delivers each signal to
     the server's own handler here (SIGINT included, which would otherwise stop pytest)."""

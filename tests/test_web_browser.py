@@ -20,12 +20,13 @@ from styletransfer.web.settings import SAMPLES, ServerSettings
 pytest.importorskip("fastapi", reason="the web extra is not installed: pip install -e \".[web]\"")
 pytest.importorskip("selenium", reason="selenium is not installed: pip install -e \".[test]\"")
 
-from tests.web_helpers import live_server  # noqa: E402
+from tests.helpers.web_helpers import live_server  # noqa: E402
 
 BROWSER = next((path for name in ("chromium", "chromium-browser", "google-chrome") if (path := shutil.which(name))),
                None)
 DRIVER = shutil.which("chromedriver")
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(BROWSER is None or DRIVER is None,
                        reason="no system Chromium and chromedriver (Debian: apt-get install chromium chromium-driver)"),
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import random_encoder
 
-from reference_nets import pytorch_adain_decoder
 from styletransfer.encoder import VGG19_CONVS, VGG19_LAYERS, layer_channels
 from styletransfer.errors import WeightsError
 from styletransfer.weights import load_encoder, load_state_file
-
-from conftest import random_encoder
+from tests.helpers.reference_nets import pytorch_adain_decoder
 
 
 def vgg19_features_state(seed: int = 0) -> dict[str, torch.Tensor]:

@@ -27,12 +27,12 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..errors import UsageError
-from .transform_net import conv_block
 from ..intervals import format_interval
 from ..markdown import markdown_table
-from . import report as R
+from . import report
 from .metrics import CLEAR_GAIN, accuracy, gain_verdict
 from .shapes import SHAPES, SHIFTS, make_domain
+from .transform_net import conv_block
 
 CLASSIFIER_NORM = "batch"
 KERNEL = 3
@@ -181,7 +181,8 @@ def _adapted(model: nn.Module, images: Tensor, config: "AdaBNConfig", device: to
     return adapted
 
 
-def train_classifier(config: AdaBNConfig, seed: int, device: torch.device, progress: bool = False) -> tuple[nn.Module, list[float]]:
+def train_classifier(config: AdaBNConfig, seed: int, device: torch.device,
+                     progress: bool = False) -> tuple[nn.Module, list[float]]:
     """Train on freshly generated source batches (a pure function of the seed); returns the
     model and its training-loss curve."""
     torch.manual_seed(seed)
@@ -246,12 +247,12 @@ def summarize_runs(runs: list[dict], shifts: Iterable[str]) -> dict:
     other arm paired by seed (``COMPARISONS``: mean difference, 95% interval, significance)."""
     from ..intervals import paired_difference
 
-    summary = {"source_accuracy": R.summarize(r["source_accuracy"] for r in runs), "shifts": {}}
+    summary = {"source_accuracy": report.summarize(r["source_accuracy"] for r in runs), "shifts": {}}
     for shift in shifts:
         rows = [r["shifts"][shift] for r in runs]
         gains = [row["gain"] for row in rows]
         summary["shifts"][shift] = {
-            **{key: R.summarize(row[key] for row in rows) for key in (*ARMS, "gain", "source_after")},
+            **{key: report.summarize(row[key] for row in rows) for key in (*ARMS, "gain", "source_after")},
             "verdict": gain_verdict(gains),
             "paired": {arm: paired_difference([row["target_after"] for row in rows], [row[arm] for row in rows])
                        for arm, _ in COMPARISONS},
@@ -263,7 +264,7 @@ def build_markdown(results: dict) -> str:
     """The Markdown report of ``run``'s results (pure)."""
     config, summary = results["config"], results["summary"]
     pct = {"scale": 100, "decimals": 1}
-    text = [R.report_header("adaBN: re-estimating BN statistics on an unlabeled target domain", results)]
+    text = [report.report_header("adaBN: re-estimating BN statistics on an unlabeled target domain", results)]
     text.append(
         f"A BN classifier ({config['classes']} shape classes, 32×32 px, width {config['width']}, "
         f"{config['iters']} Adam iterations of batch {config['batch_size']}) is trained on the source "
@@ -273,15 +274,15 @@ def build_markdown(results: dict) -> str:
         "every weight. Accuracies are in eval mode (but the batch-statistics control's), in percent, mean ± std over seeds "
         f"{', '.join(map(str, config['seeds']))} (std with n − 1).\n"
     )
-    text.append(f"Source accuracy: **{R.fmt_mean_std(summary['source_accuracy'], **pct)} %**\n")
+    text.append(f"Source accuracy: **{report.fmt_mean_std(summary['source_accuracy'], **pct)} %**\n")
     text.append("Controls: *source re-est.* re-estimates the statistics the same way on as many unlabeled "
                 "**source** images (exact pooled statistics, no target); *batch stats* normalises each target "
                 f"test batch of {config['adapt_batch']} by its own statistics (train-mode BN, no adaptation pass).\n")
     rows = []
     for shift in config["shifts"]:
         s = summary["shifts"][shift]
-        rows.append((shift, *(R.fmt_mean_std(s[arm], **pct) for arm in ARMS),
-                     R.fmt_mean_std(s["source_after"], **pct), s["verdict"]))
+        rows.append((shift, *(report.fmt_mean_std(s[arm], **pct) for arm in ARMS),
+                     report.fmt_mean_std(s["source_after"], **pct), s["verdict"]))
     text.append(markdown_table(("shift", "target before", "source re-est.", "batch stats", "target after adaBN",
                                 "source acc. of adapted net", "verdict"), rows))
     text.append(f"\nVerdict: *helps* = every seed gains and the mean gain exceeds {100 * results['clear_gain']:.0f} "
@@ -320,6 +321,6 @@ def run(config: AdaBNConfig, *, command: str, progress: bool = False) -> dict:
             tqdm(config.seeds, desc="adabn seeds", disable=not progress)]
     return {
         "experiment": "adabn", "command": command, "config": asdict(config),
-        "environment": R.environment(device), "seconds": time.perf_counter() - start,
+        "environment": report.environment(device), "seconds": time.perf_counter() - start,
         "clear_gain": CLEAR_GAIN, "runs": runs, "summary": summarize_runs(runs, config.shifts),
     }

@@ -19,7 +19,9 @@ from torch import Tensor
 from ..errors import UsageError
 from ..imageio import list_images, load_image, resize_edge, resize_to
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+# The sample images ship inside the package (a checkout's assets/ links here), so every default
+# works from any directory and from an installed wheel.
+ASSETS = Path(__file__).resolve().parents[1] / "samples"
 DEFAULT_CONTENT_DIR = ASSETS / "content"
 DEFAULT_STYLE = ASSETS / "style" / "mosaic.jpg"
 MIN_CROP = 0.35  # smallest crop side, as a fraction of the photo's short side
@@ -138,5 +140,4 @@ def check_assets(content: str | os.PathLike, style: str | os.PathLike) -> None:
     """A clear message when the default sample images are not there (an installed wheel)."""
     for flag, path in (("--content", content), ("--style", style)):
         if not Path(path).exists():
-            raise UsageError(f"{flag} {str(path)!r} does not exist: run from a source checkout (which ships "
-                             f"assets/) or pass {flag} PATH")
+            raise UsageError(f"{flag} {str(path)!r} does not exist: pass {flag} PATH")

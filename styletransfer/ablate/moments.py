@@ -19,8 +19,9 @@ from pathlib import Path
 from ..errors import UsageError
 from ..intervals import format_interval, paired_difference
 from ..markdown import markdown_table
-from .report import environment, report_header
 from ..weights import DEFAULT_ENCODER
+from .data import DEFAULT_CONTENT_DIR
+from .report import environment, report_header
 
 LEVELS = ("gram", "mmd-linear", "bn-stats", "mean-cov", "mmd-rbf", "sliced-wasserstein")  # gram first: the reference
 WHAT = {"mmd-linear": "means", "bn-stats": "means, stds", "mean-cov": "means, covariances",
@@ -32,8 +33,8 @@ MIN_PAIRS = 2
 @dataclass
 class MomentsConfig:
     levels: tuple[str, ...] = LEVELS
-    content_dir: str = "assets/content"
-    style_dir: str = "assets/style"
+    content_dir: str = str(DEFAULT_CONTENT_DIR)  # the package's sample images
+    style_dir: str = str(DEFAULT_CONTENT_DIR.parent / "style")
     weights: str = DEFAULT_ENCODER  # the original VGG19, installed with the package
     size: int = 384
     steps: int = 300

@@ -22,17 +22,17 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..encoder import VGGEncoder
+from ..encoder import Encoder
 from ..errors import TrainingError, UsageError
-from ..norms import NORMS
-from .transform_net import TransformerConfig, TransformerNet, save_transformer
 from ..intervals import format_interval
 from ..markdown import markdown_table
-from . import report as R
+from ..norms import NORMS
+from ..weights import DEFAULT_ENCODER
+from . import report
 from .data import DEFAULT_CONTENT_DIR, DEFAULT_STYLE, ContentImages, check_assets, load_style
 from .perceptual import PerceptualLoss
 from .plot import image_grid, line_plot, save_png
-from ..weights import DEFAULT_ENCODER
+from .transform_net import TransformerConfig, TransformerNet, save_transformer
 
 SAMPLE_IMAGES = 4  # held-out images shown in samples.png
 SPEED_REPEATS = 3
@@ -241,18 +241,18 @@ def summarize_arms(arms: list[dict], norms: tuple[str, ...]) -> dict:
     for norm in norms:
         rows = [a for a in arms if a["norm"] == norm]
         summary[norm] = {
-            "final_content": R.summarize(a["final"]["content"] for a in rows),
-            "final_style": R.summarize(a["final"]["style"] for a in rows),
-            "final_total": R.summarize(a["final"]["total"] for a in rows),
-            "curve_avg_content": R.summarize(curve_average(a["curve"], "content") for a in rows),
-            "curve_avg_style": R.summarize(curve_average(a["curve"], "style") for a in rows),
-            "curve_avg_total": R.summarize(curve_average(a["curve"], "total") for a in rows),
-            "final_total_train_mode": R.summarize(a["final_train_mode"]["total"] for a in rows),
-            "final_total_reestimated": (R.summarize(a["final_reestimated"]["total"] for a in rows)
+            "final_content": report.summarize(a["final"]["content"] for a in rows),
+            "final_style": report.summarize(a["final"]["style"] for a in rows),
+            "final_total": report.summarize(a["final"]["total"] for a in rows),
+            "curve_avg_content": report.summarize(curve_average(a["curve"], "content") for a in rows),
+            "curve_avg_style": report.summarize(curve_average(a["curve"], "style") for a in rows),
+            "curve_avg_total": report.summarize(curve_average(a["curve"], "total") for a in rows),
+            "final_total_train_mode": report.summarize(a["final_train_mode"]["total"] for a in rows),
+            "final_total_reestimated": (report.summarize(a["final_reestimated"]["total"] for a in rows)
                                         if rows[0].get("final_reestimated") else None),
-            "output_std": R.summarize(a["output_std"] for a in rows),
-            "train_images_per_s": R.summarize(a["train_images_per_s"] for a in rows),
-            "inference_images_per_s": R.summarize(a["inference_images_per_s"] for a in rows),
+            "output_std": report.summarize(a["output_std"] for a in rows),
+            "train_images_per_s": report.summarize(a["train_images_per_s"] for a in rows),
+            "inference_images_per_s": report.summarize(a["inference_images_per_s"] for a in rows),
             "parameters": rows[0]["parameters"],
         }
     return summary
@@ -307,7 +307,7 @@ def mean_train_curves(arms: list[dict], norms: tuple[str, ...], window: int) -> 
 def build_markdown(results: dict) -> str:
     """The Markdown report of ``run``'s results (pure)."""
     config, summary = results["config"], results["summary"]
-    text = [R.report_header("Normalization ablation of a feed-forward stylisation network", results)]
+    text = [report.report_header("Normalization ablation of a feed-forward stylisation network", results)]
     text.append(
         f"Network: `TransformerNet` (width {config['width']}, {config['residual_blocks']} residual blocks), "
         f"trained {config['iters']} iterations of Adam on batches of {config['batch_size']} "
@@ -326,7 +326,7 @@ def build_markdown(results: dict) -> str:
                     "total loss on a validation draw of held-out-kind images distinct from the test images "
                     "(∞: the loss turned NaN).\n")
         text.append(markdown_table(("norm", *(f"lr {lr:g}" for lr in config["lrs"]), "chosen"),
-                                   [(n, *(R.fmt(sweep[n]["scores"][str(lr)]) for lr in config["lrs"]),
+                                   [(n, *(report.fmt(sweep[n]["scores"][str(lr)]) for lr in config["lrs"]),
                                      f"{sweep[n]['lr']:g}") for n in config["norms"]]) + "\n")
     text.append("Held-out losses are in **eval mode** (BN: running statistics; instance/layer/group/none: "
                 "per-image statistics, the same computation as in training). Mean ± std over seeds (n − 1).\n")
@@ -334,11 +334,11 @@ def build_markdown(results: dict) -> str:
     for norm in config["norms"]:
         s = summary[norm]
         reestimated = s.get("final_total_reestimated")
-        rows.append((norm, f"{sweep[norm]['lr']:g}" if norm in sweep else "", R.fmt_mean_std(s["final_total"]),
-                     R.fmt_mean_std(s["final_content"]), R.fmt_mean_std(s["final_style"]),
-                     R.fmt_mean_std(s["curve_avg_total"]), R.fmt_mean_std(s["final_total_train_mode"]),
-                     R.fmt_mean_std(reestimated) if reestimated else "—", R.fmt_mean_std(s["output_std"], 3),
-                     R.fmt_mean_std(s["train_images_per_s"], 3), R.fmt_mean_std(s["inference_images_per_s"], 3),
+        rows.append((norm, f"{sweep[norm]['lr']:g}" if norm in sweep else "", report.fmt_mean_std(s["final_total"]),
+                     report.fmt_mean_std(s["final_content"]), report.fmt_mean_std(s["final_style"]),
+                     report.fmt_mean_std(s["curve_avg_total"]), report.fmt_mean_std(s["final_total_train_mode"]),
+                     report.fmt_mean_std(reestimated) if reestimated else "—", report.fmt_mean_std(s["output_std"], 3),
+                     report.fmt_mean_std(s["train_images_per_s"], 3), report.fmt_mean_std(s["inference_images_per_s"], 3),
                      s["parameters"]))
     text.append(markdown_table(
         ("norm", "lr", "final total", "final content", "final style", "curve-avg total", "final total, train mode",
@@ -365,12 +365,12 @@ def build_markdown(results: dict) -> str:
     return "\n".join(text) + "\n"
 
 
-def run(config: NormConfig, encoder: VGGEncoder, *, command: str, output_dir: str | Path,
+def run(config: NormConfig, encoder: Encoder, *, command: str, output_dir: str | Path,
         progress: bool = False) -> dict:
     """Train every arm for every seed; write the plots (and nets) into ``output_dir``; return the
     results dict that ``build_markdown`` renders."""
-    from ..provenance import encoder_info
     from ..devices import resolve_device
+    from ..provenance import encoder_info
 
     config = config.validate()
     device = resolve_device(config.device)
@@ -402,7 +402,7 @@ def run(config: NormConfig, encoder: VGGEncoder, *, command: str, output_dir: st
                                  {"experiment": "ablate norm", "seed": seed, "encoder": encoder_info(encoder)})
     results = {
         "experiment": "norm", "command": command, "config": asdict(config), "weights": encoder_info(encoder),
-        "environment": R.environment(device), "seconds": time.perf_counter() - start,
+        "environment": report.environment(device), "seconds": time.perf_counter() - start,
         "data": {"train_photos": data.train_names, "heldout_photos": data.heldout_names},
         "sweep": sweep, "sweep_seed": SWEEP_SEED, "arms": arms, "summary": summarize_arms(arms, config.norms),
         "paired": {"reference": PAIRED_REFERENCE, "total": paired_comparisons(arms, config.norms)},

@@ -13,9 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..encoder import VGGEncoder
+from ..encoder import Encoder, VGGEncoder
 from ..losses import build_style_loss
-from ..losses import functional as LF
+from ..losses import functional as loss_functions
 from ..optimize import MIN_REFERENCE as TINY  # the one floor of a normalising denominator
 
 CONTENT_LAYER = VGGEncoder.perceptual_content_layer
@@ -25,7 +25,7 @@ STYLE_LAYERS = VGGEncoder.perceptual_style_layers
 class PerceptualLoss(nn.Module):
     """Relative content and Gram style terms for a batch, each of shape (N,)."""
 
-    def __init__(self, encoder: VGGEncoder, style: Tensor, *, content_layer: str = CONTENT_LAYER,
+    def __init__(self, encoder: Encoder, style: Tensor, *, content_layer: str = CONTENT_LAYER,
                  style_layers: tuple[str, ...] = STYLE_LAYERS) -> None:
         super().__init__()
         self.encoder, self.content_layer, self.style_layers = encoder, content_layer, tuple(style_layers)
@@ -40,7 +40,7 @@ class PerceptualLoss(nn.Module):
         with torch.no_grad():
             target = self.encoder(content, [self.content_layer])[self.content_layer]  # (N, C, h, w)
         features = self.encoder(output, [self.content_layer, *self.style_layers])
-        content_term = LF.content_loss(features[self.content_layer], target) / LF.content_loss(
+        content_term = loss_functions.content_loss(features[self.content_layer], target) / loss_functions.content_loss(
             target, torch.zeros_like(target)).clamp_min(TINY)  # (N,)
         style_term = torch.stack([self.style_losses[l](features[l]) * self.style_scale[l]
                                   for l in self.style_layers]).mean(0)  # (N,)

@@ -171,8 +171,8 @@ def stylize_scenes(images: Tensor, seed: int, *, style_root: str | os.PathLike =
     from ..imageio import load_image, resize_to, save_image
 
     if not Path(style_root).is_dir():
-        raise UsageError(f"the style shift needs the paintings in {str(style_root)!r}: run from a source "
-                         "checkout (which ships assets/)")
+        raise UsageError(f"the style shift needs the paintings in {str(style_root)!r}: pass a folder of "
+                         "paintings")
     count, _, height, width = images.shape
     config = DatasetConfig(method="magenta", num_styles=1, seed=seed, content_size=size, ext="png", workers=0,
                            batch_size=batch_size)

@@ -20,16 +20,16 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..adain import ADAIN_LAYER, Decoder, adain, load_decoder, mean_std
-from ..encoder import VGGEncoder
+from ..encoder import Encoder
 from ..errors import UsageError
-from ..norms import NORMS
-from .transform_net import TransformerConfig, TransformerNet, load_transformer
 from ..markdown import markdown_table
-from . import report as R
+from ..norms import NORMS
+from ..weights import DEFAULT_ENCODER
+from . import report
 from .adabn import reestimate_bn
 from .data import DEFAULT_CONTENT_DIR, DEFAULT_STYLE, ContentImages, check_assets, load_style
 from .metrics import batch_dependence
-from ..weights import DEFAULT_ENCODER
+from .transform_net import TransformerConfig, TransformerNet, load_transformer
 
 INDEPENDENT_TOLERANCE = 1e-5  # max abs change allowed for "independent of the batch"
 DEPENDENT_MINIMUM = 1e-3  # mean relative L2 change that counts as clearly batch-dependent
@@ -124,10 +124,10 @@ def _in_mode(net: torch.nn.Module, training: bool) -> Callable[[Tensor], Tensor]
     return lambda batch: model(batch)
 
 
-def run(config: StatsConfig, encoder: VGGEncoder, *, command: str, progress: bool = False) -> dict:
+def run(config: StatsConfig, encoder: Encoder, *, command: str, progress: bool = False) -> dict:
     """Measure every method's batch dependence at every batch size."""
-    from ..provenance import encoder_info
     from ..devices import resolve_device
+    from ..provenance import encoder_info
 
     config = config.validate()
     device = resolve_device(config.device)
@@ -181,7 +181,7 @@ def run(config: StatsConfig, encoder: VGGEncoder, *, command: str, progress: boo
     bar.close()
     return {
         "experiment": "stats", "command": command, "config": asdict(config), "weights": encoder_info(encoder),
-        "environment": R.environment(device), "seconds": time.perf_counter() - start,
+        "environment": report.environment(device), "seconds": time.perf_counter() - start,
         "decoder": decoder_source, "transformer": net_source,
         "thresholds": {"independent_max_abs": INDEPENDENT_TOLERANCE, "dependent_mean_rel_l2": DEPENDENT_MINIMUM},
         "rows": rows, "all_as_expected": all(r["as_expected"] for r in rows),
@@ -198,7 +198,7 @@ def _label(row: dict) -> str:
 def build_markdown(results: dict) -> str:
     """The Markdown report of ``run``'s results (pure)."""
     config, thresholds = results["config"], results["thresholds"]
-    text = [R.report_header("Batch dependence: instance vs batch statistics", results)]
+    text = [report.report_header("Batch dependence: instance vs batch statistics", results)]
     text.append(
         f"For each of {config['targets']} target images, {config['compositions']} batches are built that contain "
         f"it at a random position together with other images drawn from a pool of {config['pool']} "
@@ -210,7 +210,7 @@ def build_markdown(results: dict) -> str:
                 f"- TransformerNet: {results['transformer']}.\n"
                 f"- Expected *independent*: max abs ≤ {thresholds['independent_max_abs']:g}; expected *dependent*: "
                 f"mean rel L2 > {thresholds['dependent_mean_rel_l2']:g}.\n")
-    rows = [(_label(r), r["batch_size"], R.fmt(r["max_abs"]), R.fmt(r["mean_rel_l2"]), R.fmt(r["max_rel_l2"]),
+    rows = [(_label(r), r["batch_size"], report.fmt(r["max_abs"]), report.fmt(r["mean_rel_l2"]), report.fmt(r["max_rel_l2"]),
              r["expected"], "yes" if r["as_expected"] else "**NO**") for r in results["rows"]]
     text.append(markdown_table(("method", "batch", "max abs", "mean rel L2", "max rel L2", "expected",
                                   "as expected"), rows))

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
-from ..encoder import VGGEncoder
-from ..errors import WeightsError
+from ..encoder import Encoder
+from ..errors import UsageError, WeightsError
 from ..files import sha256_file
 from ..norms import make_norm
+from ..weights import DEFAULT_ENCODER, load_encoder, load_state_file
 from .functional import ADAIN_LAYER, mean_std
 
 # Decoder plan: (in, out) conv blocks and "up" for 2x nearest upsampling; the last conv has no ReLU.
@@ -41,6 +42,17 @@ def default_decoder(weights) -> Path | None:
     source = weights if isinstance(weights, str) else getattr(getattr(weights, "spec", None), "source", None)
     path = SHIPPED_DECODERS.get(source or "")
     return path if path is not None and path.is_file() else None
+
+
+def resolve_decoder(decoder, weights, method: str):
+    """``decoder``, or when None the one shipped for the encoder ``weights`` names; with neither,
+    a usage error naming the remedy (``method``: the method that needs it)."""
+    decoder = decoder if decoder is not None else default_decoder(weights)
+    if decoder is None:
+        raise UsageError(f"--method {method} needs --decoder PATH (an AdaIN decoder .safetensors or pytorch-AdaIN's "
+                         f"decoder.pth): the shipped decoder serves the default encoder only (--weights "
+                         f"{DEFAULT_ENCODER})")
+    return decoder
 
 
 class Decoder(nn.Sequential):
@@ -79,8 +91,6 @@ def save_decoder(decoder: Decoder, path: str | os.PathLike, config: dict) -> Pat
 def load_decoder(path: str | os.PathLike) -> tuple[Decoder, dict]:
     """Load our safetensors decoder (norm from its metadata), pytorch-AdaIN's decoder.pth, or
     the cached file of a downloaded manifest entry such as ``adain-decoder``."""
-    from ..weights import load_state_file
-
     path = Path(path).expanduser()
     if not path.exists():  # maybe a manifest name such as "adain-decoder", downloaded earlier
         from ..hub import resolve_weights_path
@@ -121,7 +131,7 @@ class AdaINModel(nn.Module):
     in one place, :class:`~styletransfer.adain.stylizer.AdaINStylizer` (training builds its
     target with :func:`~styletransfer.adain.functional.adain`), so this holds no forward pass."""
 
-    def __init__(self, encoder: VGGEncoder, decoder: Decoder) -> None:
+    def __init__(self, encoder: Encoder, decoder: Decoder) -> None:
         super().__init__()
         self.encoder, self.decoder = encoder, decoder
 
@@ -133,7 +143,7 @@ class AdaINModel(nn.Module):
         return mean_std(self.encode(style).float())  # statistics in float32 whatever the network's dtype
 
 
-def pair_with(encoder: VGGEncoder, decoder: Decoder, decoder_config: dict) -> tuple[AdaINModel, str | None]:
+def pair_with(encoder: Encoder, decoder: Decoder, decoder_config: dict) -> tuple[AdaINModel, str | None]:
     """The encoder–decoder pair, and a warning's text when the decoder was trained with another
     encoder (None when they belong together). ``stylize --method adain|wct``, ``compare`` and
     ``serve`` all pair them here; each caller shows the warning its own way."""
@@ -145,7 +155,7 @@ def decoder_info(path: str | os.PathLike | None, config: dict) -> dict:
             "norm": config.get("norm", "none"), "config": config}
 
 
-def decoder_model(decoder: str | os.PathLike | Decoder, weights: str | VGGEncoder,
+def decoder_model(decoder: str | os.PathLike | Decoder, weights: str | Encoder,
                   pooling: str | None) -> tuple[AdaINModel, dict]:
     """The encoder–decoder pair (AdaIN's, and WCT's) and the decoder's description; warns when
     decoder and encoder do not belong together."""
@@ -153,8 +163,6 @@ def decoder_model(decoder: str | os.PathLike | Decoder, weights: str | VGGEncode
         network, decoder_config, decoder_path = decoder, {"norm": decoder.norm}, None
     else:  # before the encoder: a wrong decoder file is found without a download
         (network, decoder_config), decoder_path = load_decoder(decoder), decoder
-    from ..weights import load_encoder
-
     encoder = weights if isinstance(weights, nn.Module) else load_encoder(weights, pooling=pooling)
     model, mismatch = pair_with(encoder, network, decoder_config)
     if mismatch is not None:

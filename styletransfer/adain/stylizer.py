@@ -11,7 +11,7 @@ it adds to the networks of :class:`~styletransfer.adain.decoder.AdaINModel`:
   into two regions; each region is normalised with its own statistics and gets its own style;
 * exact output size: the content is reflect-padded to a multiple of 8 (relu4_1 is three 2×
   poolings deep) and the output cropped back, so the output is exactly the content's size;
-* style statistics computed once and reused: :meth:`AdaINStylizer.style_statistics` returns
+* style statistics computed once and reused: :meth:`AdaINStylizer.represent_style` returns
   them, and :meth:`AdaINStylizer.stylize` takes them in place of style images;
 * colour preservation from :mod:`styletransfer.color`;
 * speed: channels-last memory format (default) and optional bfloat16 networks
@@ -40,11 +40,28 @@ from ..errors import UsageError, WeightsError
 from ..imageio import check_mask_styles, grayscale, resize_to
 from ..norms import NORMS
 from ..precision import DEFAULT_PRECISION, check_precision
-from ..realtime import (check_batch, check_feedforward_settings, check_prepared, finish_batch, pad_to_multiple,
-                        prepare_image, weighted_average)
-from ..tiling import (DEFAULT_TILE_SIZE, FEATURE_STRIDE, TILE_THRESHOLD_PIXELS, Box, ChannelMoments, check_tile_size,
-                      exact_halo, plan_tiles)
-from .decoder import DECODER_PLAN, AdaINModel
+from ..provenance import encoder_info
+from ..realtime import (
+    Networks,
+    check_batch,
+    check_feedforward_settings,
+    check_prepared,
+    finish_batch,
+    pad_to_multiple,
+    prepare_image,
+    weighted_average,
+)
+from ..tiling import (
+    DEFAULT_TILE_SIZE,
+    FEATURE_STRIDE,
+    TILE_THRESHOLD_PIXELS,
+    Box,
+    ChannelMoments,
+    check_tile_size,
+    exact_halo,
+    plan_tiles,
+)
+from .decoder import DECODER_PLAN, AdaINModel, decoder_model, resolve_decoder
 from .functional import ADAIN_EPS, ADAIN_LAYER
 from .regions import StyleStatistics, accumulate, apply_affines, feature_mask, region_affines
 
@@ -107,28 +124,46 @@ def compute_model(model: AdaINModel, dtype: torch.dtype, memory_format: torch.me
 
 class DecoderStylizer:
     """What the stylizers of an encoder–decoder pair share (AdaIN here, WCT in ``styletransfer.wct``):
-    the encoder check, the compute copy of the networks, input preparation, style statistics
-    computed once, and the checks of ``stylize``'s styles. A subclass names itself (``label``),
-    its statistics type, and implements ``_statistics(prepared_style)`` and ``_transform`` (features to image);
-    ``stylize`` is shared."""
+    building from :class:`~styletransfer.realtime.Networks`, the encoder check, the compute copy of
+    the networks, input preparation, style statistics computed once, and the checks of
+    ``stylize``'s styles. A subclass names itself (``label``), its statistics type
+    (``representation_type``), and implements ``_statistics(prepared_style)`` and ``_transform``
+    (features to image); ``stylize`` is shared. A :class:`~styletransfer.realtime.Stylizer`."""
 
     label: ClassVar[str]
-    statistics_type: ClassVar[type]
+    representation_type: ClassVar[type]
+    uses_own_style: ClassVar[bool] = False  # alpha blends the content's own features, not a representation
     # a hook on the content statistics a subclass's _transform computes, ``smooth(key, *stats)``
     # → the ones used; set per clip by --temporal (styletransfer.video.temporal); None: off
     smooth_moments = None
 
-    def __init__(self, model: AdaINModel, config, *, device: torch.device | str = "cpu") -> None:
+    def __init__(self, model: AdaINModel, config, *, device: torch.device | str = "cpu",
+                 decoder_info: dict | None = None) -> None:
         if ADAIN_LAYER not in model.encoder.layer_names:
             raise WeightsError(f"the encoder {model.encoder.spec.source!r} ends at "
                                f"{model.encoder.layer_names[-1]}, but {self.label} needs {ADAIN_LAYER}: "
                                "pass weights that reach it")
+        self.decoder_info = decoder_info or {"norm": getattr(model.decoder, "norm", "none")}
         self.config = config.validate()
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.dtype = check_precision(self.config.precision, self.device)
         self.memory_format = torch.channels_last if self.config.channels_last else torch.contiguous_format
         self.network = compute_model(self.model, self.dtype, self.memory_format, self.device)
+
+    @classmethod
+    def from_networks(cls, config, networks: Networks, device: torch.device | str = "cpu") -> "DecoderStylizer":
+        """The stylizer on ``networks``' encoder and decoder (None: the decoder shipped for that
+        encoder); warns when the two were not trained together."""
+        decoder = resolve_decoder(networks.decoder, networks.weights, cls.label.lower())
+        model, decoder_info = decoder_model(decoder, networks.weights, networks.pooling)
+        return cls(model, config, device=device, decoder_info=decoder_info)
+
+    def describe(self) -> dict:
+        return {"weights": encoder_info(self.model.encoder), "decoder": self.decoder_info}
+
+    def check_temporal(self, frame: Tensor) -> None:
+        """Every frame can be smoothed: the tiled path takes its content moments through ``smooth_moments`` too."""
 
     def prepare_content(self, content: Tensor) -> Tensor:
         """(3, H, W) → resized and cropped as the config says."""
@@ -147,7 +182,7 @@ class DecoderStylizer:
         return style
 
     @torch.inference_mode()
-    def style_statistics(self, style: Tensor, content: Tensor | None = None):
+    def represent_style(self, style: Tensor, content: Tensor | None = None):
         """The statistics of a style image's relu4_1 features; compute once, reuse for many contents.
 
         With ``coral`` or ``histogram`` colour preservation the style depends on the content,
@@ -155,6 +190,8 @@ class DecoderStylizer:
         """
         prepared_content = self.prepare_content(content) if content is not None else None
         return self._statistics(self.prepare_style(style, prepared_content))
+
+    style_statistics = represent_style  # the name before every stylizer had ``represent_style``
 
     def _statistics(self, prepared_style: Tensor):
         raise NotImplementedError
@@ -165,7 +202,7 @@ class DecoderStylizer:
         raise NotImplementedError
 
     @torch.inference_mode()
-    def stylize(self, content: Tensor, styles: Sequence, *, mask: Tensor | None = None) -> Tensor:
+    def stylize(self, content: Tensor, styles: Sequence = (), *, mask: Tensor | None = None) -> Tensor:
         """Stylise a (3, H, W) content image; returns (3, H', W') in [0, 1] on the CPU.
 
         (H', W') is the content's size after ``content_size``/``crop``: with ``content_size=0``
@@ -192,23 +229,25 @@ class DecoderStylizer:
         cfg = self.config
         if not styles:
             raise UsageError("give at least one style image")
-        if color.uses_style_stage(cfg.preserve_color) and any(isinstance(s, self.statistics_type) for s in styles):
+        if color.uses_style_stage(cfg.preserve_color) and any(isinstance(s, self.representation_type) for s in styles):
             raise UsageError(f"colour preservation {cfg.preserve_color!r} changes the style for each content "
                              "image: pass style images, not precomputed statistics")
         if mask is not None:
             check_mask_styles([tuple(styles)], cfg.style_weights)
-        return [s if isinstance(s, self.statistics_type) else self._statistics(self.prepare_style(s, content_p))
+        return [s if isinstance(s, self.representation_type) else self._statistics(self.prepare_style(s, content_p))
                 for s in styles]
 
     @torch.inference_mode()
-    def stylize_batch(self, contents: Tensor, styles: Sequence[Sequence]) -> Tensor:
+    def stylize_batch(self, contents: Tensor, styles: Sequence[Sequence], *,
+                      own_styles: Sequence[Tensor] | None = None) -> Tensor:
         """Stylise B prepared contents (B, 3, H, W) of one size (resized and cropped as the config
         says, e.g. in data-loader workers), content b with each of its K precomputed statistics
         ``styles[b]``: (B, K, 3, H, W) in [0, 1] on the CPU.
 
         Each content is encoded once for its K styles, and the B·K targets are decoded in one
         batch (a content too large to go whole is done on its own, in tiles where the method tiles).
-        No masks, and no colour preservation that changes the style per content.
+        No masks, and no colour preservation that changes the style per content. ``own_styles`` is
+        accepted for the common interface and unused: alpha blends the prepared content's features.
         """
         check_batch(self.config, contents, styles)
         height, width = contents.shape[-2:]
@@ -243,11 +282,11 @@ class AdaINStylizer(DecoderStylizer):
     """One AdaIN model with one config, ready to stylise many content images."""
 
     label = "AdaIN"
-    statistics_type = StyleStatistics
+    representation_type = StyleStatistics
 
     def __init__(self, model: AdaINModel, config: AdaINConfig | None = None, *,
-                 device: torch.device | str = "cpu") -> None:
-        super().__init__(model, config or AdaINConfig(), device=device)
+                 device: torch.device | str = "cpu", decoder_info: dict | None = None) -> None:
+        super().__init__(model, config or AdaINConfig(), device=device, decoder_info=decoder_info)
         self.halo = exact_halo(ADAIN_LAYER, DECODER_PLAN) if self.config.tile_halo is None else self.config.tile_halo
         norm = getattr(self.model.decoder, "norm", "none")
         # a norm over the whole image would change if the image came in tiles

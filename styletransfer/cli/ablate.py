@@ -13,8 +13,9 @@ from typing import Callable
 
 import click
 
-from .params import NAMES, ListParam, parse_float_list, parse_int_list
+from ..parsing import parse_float_list, parse_int_list
 from ..weights import DEFAULT_ENCODER
+from .params import NAMES, ListParam
 
 SEEDS = ListParam(parse_int_list, "seeds", minimum=0)
 LEARNING_RATES = ListParam(parse_float_list, "learning rates", minimum=0.0)
@@ -123,21 +124,23 @@ def ablate_group() -> None:
 @click.option("--heldout", type=click.IntRange(min=1), default=None, help="Held-out images (full 16, quick 8).")
 @click.option("--holdout", type=click.IntRange(min=1), default=None, help="Photo files held out, the last by name (1).")
 @click.option("--eval-every", type=click.IntRange(min=1), default=None, help="Held-out evaluation interval (full 200, quick 12).")
-@click.option("--content", type=click.Path(), default=None, help="Folder of content photos (assets/content).")
-@click.option("--style", type=click.Path(), default=None, help="Style image (assets/style/mosaic.jpg).")
+@click.option("--content", type=click.Path(), default=None,
+              help="Folder of content photos (the sample photos installed with the package).")
+@click.option("--style", type=click.Path(), default=None, help="Style image (the installed sample mosaic.jpg).")
 @click.option("--save-nets", is_flag=True, default=None, help="Also write every trained network to DIR/nets/.")
 @click.pass_context
 def norm_command(ctx, output_dir, quick, device, threads, overwrite, progress, weights, **overrides) -> None:
     """Train one feed-forward stylisation network per normalization and compare held-out losses."""
-    from ..ablate import norm as N
+    from ..ablate import norm as norm_ablation
 
-    config = _config(N.QUICK, N.NormConfig(), quick, device=device, weights=weights, **overrides).validate()
+    config = _config(norm_ablation.QUICK, norm_ablation.NormConfig(), quick, device=device, weights=weights,
+                     **overrides).validate()
 
     def work(command: str) -> dict:
         encoder = _encoder(config.weights, config.device)
-        return N.run(config, encoder, command=command, output_dir=output_dir, progress=progress)
+        return norm_ablation.run(config, encoder, command=command, output_dir=output_dir, progress=progress)
 
-    results = _run(ctx, output_dir, overwrite, threads, work, N.build_markdown)
+    results = _run(ctx, output_dir, overwrite, threads, work, norm_ablation.build_markdown)
     for norm in config.norms:
         s = results["summary"][norm]
         click.echo(f"{norm:>8}: held-out total {s['final_total']['mean']:.4g} (curve avg "
@@ -155,8 +158,9 @@ def norm_command(ctx, output_dir, quick, device, threads, overwrite, progress, w
 @click.option("--width", type=click.IntRange(min=1), default=None, help="TransformerNet width (full 32, quick 16).")
 @click.option("--blocks", "residual_blocks", type=click.IntRange(min=0), default=None, help="Residual blocks (full 5, quick 3).")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed (0).")
-@click.option("--content", type=click.Path(), default=None, help="Folder of content photos (assets/content).")
-@click.option("--style", type=click.Path(), default=None, help="Style image (assets/style/mosaic.jpg).")
+@click.option("--content", type=click.Path(), default=None,
+              help="Folder of content photos (the sample photos installed with the package).")
+@click.option("--style", type=click.Path(), default=None, help="Style image (the installed sample mosaic.jpg).")
 @click.option("--decoder", type=click.Path(dir_okay=False), default=None,
               help="AdaIN decoder file (default: a random decoder; fine for this metric).")
 @click.option("--transformer", type=click.Path(dir_okay=False), default=None,
@@ -164,14 +168,16 @@ def norm_command(ctx, output_dir, quick, device, threads, overwrite, progress, w
 @click.pass_context
 def stats_command(ctx, output_dir, quick, device, threads, overwrite, progress, weights, **overrides) -> None:
     """Batch dependence of AdaIN with instance vs batch statistics, and of BN in train vs eval mode."""
-    from ..ablate import stats as S
+    from ..ablate import stats as stats_ablation
 
-    config = _config(S.QUICK, S.StatsConfig(), quick, device=device, weights=weights, **overrides).validate()
+    config = _config(stats_ablation.QUICK, stats_ablation.StatsConfig(), quick, device=device, weights=weights,
+                     **overrides).validate()
 
     def work(command: str) -> dict:
-        return S.run(config, _encoder(config.weights, config.device), command=command, progress=progress)
+        return stats_ablation.run(config, _encoder(config.weights, config.device), command=command,
+                                  progress=progress)
 
-    results = _run(ctx, output_dir, overwrite, threads, work, S.build_markdown)
+    results = _run(ctx, output_dir, overwrite, threads, work, stats_ablation.build_markdown)
     unexpected = [r for r in results["rows"] if not r["as_expected"]]
     click.echo("every method behaved as expected" if not unexpected else
                f"{len(unexpected)} row(s) NOT as expected: see results.md")
@@ -185,24 +191,27 @@ def stats_command(ctx, output_dir, quick, device, threads, overwrite, progress, 
 @click.option("--seeds", type=SEEDS, default=None, help="Seeds (full and quick: 0,1,…,9).")
 @click.option("--iters", type=click.IntRange(min=1), default=None, help="Training iterations (full 3000, quick 500).")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None, help="Training batch size (64).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Adam learning rate (full 2e-3, quick 3e-3).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Adam learning rate (full 2e-3, quick 3e-3).")
 @click.option("--width", type=click.IntRange(min=1), default=None, help="Classifier width (full 32, quick 16).")
 @click.option("--classes", type=click.IntRange(min=2), default=None, help="Shape classes (8).")
 @click.option("--test-images", type=click.IntRange(min=1), default=None, help="Test images per domain (full 5000, quick 1000).")
-@click.option("--adapt-images", type=click.IntRange(min=1), default=None, help="Unlabeled target images for adaBN (full 5000, quick 1000).")
+@click.option("--adapt-images", type=click.IntRange(min=1), default=None,
+              help="Unlabeled target images for adaBN (full 5000, quick 1000).")
 @click.option("--adapt-batch", type=click.IntRange(min=2), default=None, help="adaBN batch size (100).")
 @click.pass_context
 def adabn_command(ctx, output_dir, quick, device, threads, overwrite, progress, shifts, **overrides) -> None:
     """Train a BN classifier on synthetic shapes; test on shifted domains before and after adaBN."""
-    from ..ablate import adabn as A
+    from ..ablate import adabn as adabn_ablation
 
     names = tuple(name for group in shifts for name in group) or None
-    config = _config(A.QUICK, A.AdaBNConfig(), quick, device=device, shifts=names, **overrides).validate()
+    config = _config(adabn_ablation.QUICK, adabn_ablation.AdaBNConfig(), quick, device=device, shifts=names,
+                     **overrides).validate()
 
     def work(command: str) -> dict:
-        return A.run(config, command=command, progress=progress)
+        return adabn_ablation.run(config, command=command, progress=progress)
 
-    results = _run(ctx, output_dir, overwrite, threads, work, A.build_markdown)
+    results = _run(ctx, output_dir, overwrite, threads, work, adabn_ablation.build_markdown)
     for shift in config.shifts:
         s = results["summary"]["shifts"][shift]
         click.echo(f"{shift:>8}: target {100 * s['target_before']['mean']:.1f}% → {100 * s['target_after']['mean']:.1f}% "
@@ -215,8 +224,8 @@ def adabn_command(ctx, output_dir, quick, device, threads, overwrite, progress, 
                                                "imagenet, a file).")
 @click.option("--levels", type=NAMES, default=None,
               help="Losses to match, the first the reference (gram,mmd-linear,bn-stats,mean-cov,mmd-rbf,sliced-wasserstein).")
-@click.option("--content-dir", default=None, help="Content images (assets/content).")
-@click.option("--style-dir", default=None, help="Style images (assets/style): every content × style pair is run.")
+@click.option("--content-dir", default=None, help="Content images (the installed sample photos).")
+@click.option("--style-dir", default=None, help="Style images (the installed sample styles): every content × style pair is run.")
 @click.option("--size", type=click.IntRange(min=16), default=None, help="Output long edge (full 384, quick 128).")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="L-BFGS evaluations (full 300, quick 80).")
 @click.option("--calibrate", type=click.IntRange(min=0), default=None,
@@ -225,14 +234,15 @@ def adabn_command(ctx, output_dir, quick, device, threads, overwrite, progress, 
 @click.pass_context
 def moments_command(ctx, output_dir, quick, device, threads, overwrite, progress, levels, **overrides) -> None:
     """Match each level of the moment hierarchy on many pairs; measure with every level and a judge."""
-    from ..ablate import moments as M
+    from ..ablate import moments as moments_ablation
 
-    config = _config(M.QUICK, M.MomentsConfig(), quick, device=device, levels=levels, **overrides).validate()
+    config = _config(moments_ablation.QUICK, moments_ablation.MomentsConfig(), quick, device=device, levels=levels,
+                     **overrides).validate()
 
     def work(command: str) -> dict:
-        return M.run(config, command=command, output_dir=output_dir, progress=progress)
+        return moments_ablation.run(config, command=command, output_dir=output_dir, progress=progress)
 
-    results = _run(ctx, output_dir, overwrite, threads, work, M.build_markdown)
+    results = _run(ctx, output_dir, overwrite, threads, work, moments_ablation.build_markdown)
     for level, difference in results["judge_vs_reference"].items():
         click.echo(f"{level:>20}: judge − judge({results['reference']}) {difference['mean']:+.3f} "
                    f"[{difference['low']:+.3f}, {difference['high']:+.3f}]")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
+from ..adain.decoder import default_decoder
 from ..imageio import DEFAULT_MAX_PIXELS
 from ..web import require_web_extra
 from ..web.settings import MIB, ServerSettings, default
-from ..adain.decoder import default_decoder
-from . import options as O
+from . import options
 
 
 @click.command("serve")
@@ -16,7 +16,7 @@ from . import options as O
               help="Address to listen on. The default is reachable from this machine only; another address "
                    "(0.0.0.0: every interface) exposes the page, and its jobs, to the network.")
 @click.option("--port", type=click.IntRange(0, 65535), default=default("port"), show_default=True)
-@O.encoder()
+@options.encoder()
 @click.option("--decoder", type=click.Path(), default=None,
               help="AdaIN decoder (.safetensors or pytorch-AdaIN's decoder.pth): adds the methods adain and wct.")
 @click.option("--workers", type=click.IntRange(min=1), default=default("workers"), show_default=True,

@@ -1,40 +1,112 @@
-"""``styletransfer stylize``: optimisation-based (default) or feed-forward (AdaIN, WCT, Magenta) stylisation."""
+"""``styletransfer stylize``: optimisation-based (default) or feed-forward (AdaIN, WCT, Magenta, CIN) stylisation.
+
+Every method comes from ``METHODS``: its entry says which options it reads (declared on each
+option), builds its stylizer, and knows its config; nothing here branches on a method's name.
+"""
 
 from __future__ import annotations
-
-import dataclasses
 
 import click
 
 from .. import color
-from ..adain import stylizer as FF
-from .. import optimize as S
-from ..api import adain_files, magenta_files, stylize_files, wct_files
-from ..magenta.stylizer import CONTENT_SIZE, STYLE_SIZE, MagentaConfig
+from ..adain import ADAIN_LAYER, DECODER_PLAN
+from ..api import RunOptions, feedforward_files, stylize_files
+from ..cin.networks import NUM_STYLES
 from ..errors import UsageError
 from ..imageio import OUTPUT_FORMATS
 from ..losses import STYLE_LOSSES
-from ..methods import METHODS, feedforward_methods
-from ..adain import ADAIN_LAYER, DECODER_PLAN
+from ..methods import METHODS, Method, feedforward_methods
+from ..parsing import parse_loss_list
 from ..precision import DEFAULT_PRECISION, precision_names
+from ..realtime import Networks
 from ..tiling import DEFAULT_TILE_SIZE, TILE_THRESHOLD_PIXELS, exact_halo
 from ..video.clip import VideoConfig
 from ..video.io import is_clip
 from ..video.temporal import DEFAULT_BLEND, DEFAULT_MOMENTUM
-from ..wct.stylizer import WCTConfig
-from ..adain.decoder import default_decoder
-from ..weights import DEFAULT_ENCODER
-from . import options as O
-from .params import FLOATS, SIZES, STEPS, parse_loss_list, parse_loss_params
+from . import options
+from .options import built_in_styles, decoder_users, encoder_users, optimising, setting, style_files
+from .params import FLOATS, SIZES, STEPS
 
 EXISTING = click.Path(exists=False, dir_okay=True)
 EXTENSIONS = sorted({suffix[1:] for suffix in OUTPUT_FORMATS})
-# Which methods read an option is declared with the option (O.option(..., methods=...)).
-OPTIMIZE, ADAIN, MAGENTA = ("optimize",), ("adain",), ("magenta",)
-FEEDFORWARD = tuple(feedforward_methods())
-DECODER_USERS = tuple(name for name, method in METHODS.items() if method.needs_decoder)  # adain, wct
-TILED = ("adain", "magenta")  # wct transforms the whole relu4_1 map at once
-ENCODER_USERS = tuple(name for name in METHODS.names() if name != "magenta")  # magenta brings its own networks
+
+
+def _defaults(field: str) -> str:
+    """Each method's default for a config field, e.g. "adain 512, wct 512, magenta 256"."""
+    return ", ".join(f"{name} {method.default(field)}" for name, method in METHODS.items()
+                     if method.feedforward and method.reads(field))
+
+
+# each option is read by the methods whose entries its ``methods`` question accepts (options.MethodOption)
+FEEDFORWARD_OPTIONS = options.apply(
+    options.option("--decoder", type=EXISTING, default=None, methods=decoder_users,
+                   help="Decoder: ours (.safetensors) or pytorch-AdaIN's decoder.pth; default: the decoder shipped for the "
+                        "default encoder (any other --weights needs one)."),
+    options.option("--style-index", default=None, metavar="K[:W],...", methods=built_in_styles,
+                   help=f"The built-in style: an index 0..{NUM_STYLES - 1}, or a blend such as 3:0.5,12:0.5 (weights "
+                        "normalised to sum 1); no STYLE image. The styles: docs/cin_styles.png."),
+    options.option("--alpha", type=float, default=None, methods=setting("alpha"),
+                   help="Degree of stylisation, 0..1 [1] (cin: the output blended with the content)."),
+    options.option("--content-size", type=click.IntRange(min=0), default=None, methods=setting("content_size"),
+                   help=f"Content shorter side; 0 keeps the original size [{_defaults('content_size')}]."),
+    options.option("--style-size", type=click.IntRange(min=0), default=None, methods=setting("style_size"),
+                   help=f"Style shorter side; 0 keeps the original size [{_defaults('style_size')}]."),
+    options.option("--crop", is_flag=True, default=False, methods=setting("crop"),
+                   help="Centre crop to a square after resizing."),
+    options.option("--content-dir", type=EXISTING, default=None, methods=style_files,
+                   help="Stylise every image in this folder."),
+    options.option("--style-dir", type=EXISTING, default=None, methods=style_files,
+                   help="Use every image in this folder, one at a time."),
+    options.option("--ext", type=click.Choice(EXTENSIONS), default="png", show_default=True, methods=style_files,
+                   help="Output image format in folder mode (a clip keeps its container)."),
+    # clips (CONTENT .mp4, .mov, .mkv, .webm, .avi, ...; docs/VIDEO.md)
+    options.option("--temporal", is_flag=True, default=False, methods=style_files,
+                   help="Clips: reduce flicker (running content statistics in the norms, a motion-compensated "
+                        "blend)."),
+    options.option("--temporal-momentum", type=click.FloatRange(0, 1, max_open=True), default=None,
+                   methods=style_files,
+                   help=f"With --temporal: weight of the past frames in the running statistics; 0: off "
+                        f"[{DEFAULT_MOMENTUM}]."),
+    options.option("--temporal-blend", type=click.FloatRange(0, 1, max_open=True), default=None,
+                   methods=style_files,
+                   help=f"With --temporal: weight of the previous output, moved by the estimated motion; 0: off "
+                        f"[{DEFAULT_BLEND}]."),
+    options.option("--crf", type=click.IntRange(min=0), default=None, methods=style_files,
+                   help="Clips: encoder quality (H.264 0-51, VP9 0-63; lower is better, 0 lossless) [18; VP9 24]."),
+    options.option("--channels-last/--no-channels-last", default=True, show_default=True,
+                   methods=setting("channels_last"),
+                   help="NHWC memory format for the networks (same results, faster on CPUs)."),
+    options.option("--tile-size", type=click.IntRange(min=0), default=None, methods=setting("tile_size"),
+                   help=f"Stylise in tiles of N pixels a side (a multiple of 8; magenta: 4), with whole-image "
+                        f"statistics; 0: never. Default: {DEFAULT_TILE_SIZE} above {TILE_THRESHOLD_PIXELS:,} pixels."),
+    options.option("--tile-halo", type=click.IntRange(min=0), default=None, methods=setting("tile_halo"),
+                   help="Pixels of overlap around each tile (a multiple of 8). Default: the networks' reach "
+                        f"({exact_halo(ADAIN_LAYER, DECODER_PLAN)}), which makes tiling exact."),
+)
+
+OPTIMIZE_OPTIONS = options.apply(
+    options.option("--loss", "losses", multiple=True, default=("gram",), show_default=True, methods=optimising,
+                   help=f"Style loss(es) with weights, e.g. gram:0.5,bn-stats:0.5. One of: "
+                        f"{', '.join(STYLE_LOSSES.names())}."),
+    options.loss_param(optimising),
+    options.optimizer(optimising),
+    options.option("--steps-per-scale", type=STEPS, default=None, methods=optimising,
+                   help="Steps at each of --scales, e.g. 300,100 (overrides --steps)."),
+    options.option("--init", default="content", show_default=True, methods=optimising,
+                   help="content, noise, or an image path."),
+    options.size(optimising),
+    options.option("--scales", type=SIZES, default=None, methods=optimising,
+                   help="Coarse-to-fine long edges, e.g. 256,512 (overrides --size)."),
+    options.option("--style-scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+                   methods=optimising, help="Style image long edge relative to the output's."),
+    options.layers(optimising),
+    options.option("--layer-weights", type=FLOATS, default=None, methods=optimising,
+                   help="Per style layer weights (default uniform)."),
+    options.weights_of_terms(optimising),
+    options.option("--normalize/--no-normalize", default=True, show_default=True, methods=optimising,
+                   help="Divide each style loss by its value on the content image."),
+    options.seed(optimising),
+)
 
 
 @click.command("stylize")
@@ -42,8 +114,8 @@ ENCODER_USERS = tuple(name for name in METHODS.names() if name != "magenta")  # 
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="Output image (.png, .jpg, ...) or clip (.mp4, .mkv, ...); an output folder with "
                    "--content-dir/--style-dir.")
-@click.option("--method", type=click.Choice(METHODS.names()), default="optimize", show_default=True,
-              help="; ".join(f"{name}: {method.summary}" for name, method in METHODS.items()) + ".")
+@click.option("--method", type=options.method_choice(), default="optimize", show_default=True,
+              help=options.method_help())
 @click.option("--style", "extra_styles", multiple=True, type=EXISTING, help="Another style image (repeatable).")
 @click.option("--style-blend", "--style-interpolation-weights", "style_blend", type=FLOATS,
               help="Blend (adain, wct: interpolation) weights of the styles, e.g. 0.7,0.3.")
@@ -52,119 +124,72 @@ ENCODER_USERS = tuple(name for name in METHODS.names() if name != "magenta")  # 
                    "luminance: keep the content's colours, take the result's luminance.")
 @click.option("--mask", type=EXISTING, default=None,
               help="Mask image: white gets the first style, black the second (needs exactly two styles).")
-@O.encoder(ENCODER_USERS)
-# feed-forward methods
-@O.option("--decoder", type=EXISTING, default=None, methods=DECODER_USERS,
-          help="Decoder: ours (.safetensors) or pytorch-AdaIN's decoder.pth. Required for adain and wct.")
-@O.option("--alpha", type=click.FloatRange(0, 1), default=None, methods=FEEDFORWARD,
-          help="Degree of stylisation, 0..1 [1].")
-@O.option("--content-size", type=click.IntRange(min=0), default=None, methods=FEEDFORWARD,
-          help=f"Content shorter side; 0 keeps the original size [adain, wct {FF.DEFAULT_SIZE}; magenta {CONTENT_SIZE}].")
-@O.option("--style-size", type=click.IntRange(min=0), default=None, methods=FEEDFORWARD,
-          help=f"Style shorter side; 0 keeps the original size [adain, wct {FF.DEFAULT_SIZE}; magenta {STYLE_SIZE}].")
-@O.option("--crop", is_flag=True, default=False, methods=FEEDFORWARD, help="Centre crop to a square after resizing.")
-@O.option("--content-dir", type=EXISTING, default=None, methods=FEEDFORWARD, help="Stylise every image in this folder.")
-@O.option("--style-dir", type=EXISTING, default=None, methods=FEEDFORWARD,
-          help="Use every image in this folder, one at a time.")
-@O.option("--ext", type=click.Choice(EXTENSIONS), default="png", show_default=True, methods=FEEDFORWARD,
-          help="Output image format in folder mode (a clip keeps its container).")
-# clips (CONTENT .mp4, .mov, .mkv, .webm, .avi, ...; docs/VIDEO.md)
-@O.option("--temporal", is_flag=True, default=False, methods=FEEDFORWARD,
-          help="Clips: reduce flicker (running content statistics in the norms, a motion-compensated blend).")
-@O.option("--temporal-momentum", type=click.FloatRange(0, 1, max_open=True), default=None, methods=FEEDFORWARD,
-          help=f"With --temporal: weight of the past frames in the running statistics; 0: off [{DEFAULT_MOMENTUM}].")
-@O.option("--temporal-blend", type=click.FloatRange(0, 1, max_open=True), default=None, methods=FEEDFORWARD,
-          help=f"With --temporal: weight of the previous output, moved by the estimated motion; 0: off "
-               f"[{DEFAULT_BLEND}].")
-@O.option("--crf", type=click.IntRange(min=0), default=None, methods=FEEDFORWARD,
-          help="Clips: encoder quality (H.264 0-51, VP9 0-63; lower is better, 0 lossless) [18; VP9 24].")
-@O.option("--channels-last/--no-channels-last", default=True, show_default=True, methods=DECODER_USERS,
-          help="NHWC memory format for the networks (same results, faster on CPUs).")
-@O.option("--tile-size", type=click.IntRange(min=0), default=None, methods=TILED,
-          help=f"Stylise in tiles of N pixels a side (a multiple of 8; magenta: 4), with whole-image statistics; "
-               f"0: never. Default: {DEFAULT_TILE_SIZE} above {TILE_THRESHOLD_PIXELS:,} pixels.")
-@O.option("--tile-halo", type=click.IntRange(min=0), default=None, methods=ADAIN,
-          help="Pixels of overlap around each tile (a multiple of 8). Default: the networks' reach "
-               f"({exact_halo(ADAIN_LAYER, DECODER_PLAN)}), which makes tiling exact.")
-# --method optimize
-@O.option("--loss", "losses", multiple=True, default=("gram",), show_default=True, methods=OPTIMIZE,
-          help=f"Style loss(es) with weights, e.g. gram:0.5,bn-stats:0.5. One of: {', '.join(STYLE_LOSSES.names())}.")
-@O.loss_param(OPTIMIZE)
-@O.optimizer(OPTIMIZE)
-@O.option("--steps-per-scale", type=STEPS, default=None, methods=OPTIMIZE,
-          help="Steps at each of --scales, e.g. 300,100 (overrides --steps).")
-@O.option("--init", default="content", show_default=True, methods=OPTIMIZE, help="content, noise, or an image path.")
-@O.size(OPTIMIZE)
-@O.option("--scales", type=SIZES, default=None, methods=OPTIMIZE,
-          help="Coarse-to-fine long edges, e.g. 256,512 (overrides --size).")
-@O.option("--style-scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
-          methods=OPTIMIZE, help="Style image long edge relative to the output's.")
-@O.layers(OPTIMIZE)
-@O.option("--layer-weights", type=FLOATS, default=None, methods=OPTIMIZE, help="Per style layer weights (default uniform).")
-@O.weights_of_terms(OPTIMIZE)
-@O.option("--normalize/--no-normalize", default=True, show_default=True, methods=OPTIMIZE,
-          help="Divide each style loss by its value on the content image.")
-@O.seed(OPTIMIZE)
+@options.encoder(encoder_users)
+@FEEDFORWARD_OPTIONS
+@OPTIMIZE_OPTIONS
 # every method
 @click.option("--precision", type=click.Choice(precision_names()), default=None,
               help="bf16: bfloat16 convolutions (statistics and losses stay float32); faster where the CPU "
                    "(AVX512-BF16, AMX) or GPU computes bfloat16 natively; auto: bf16 there, fp32 elsewhere "
-                   f"[optimize auto; adain, wct, magenta {DEFAULT_PRECISION}].")
+                   f"[optimize auto; feed-forward methods {DEFAULT_PRECISION}].")
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write a JSON report here.")
-@O.INPUT_AND_PROGRESS
+@options.INPUT_AND_PROGRESS
 @click.pass_context
 def stylize_command(ctx: click.Context, images, **opts) -> None:
     """Stylise CONTENT with STYLE image(s) and write -o OUTPUT.
 
     With --content-dir and/or --style-dir every combination is written into the folder -o as
     {content}_stylized_{style}.{ext}; with --content-dir all positional images are styles.
-    With a feed-forward --method, CONTENT may be a video clip (.mp4, .mov, .mkv, .webm, .avi, ...),
-    written -o as a clip frame for frame (pip install -e ".[video]"; docs/VIDEO.md).
+    With --method adain, wct or magenta, CONTENT may be a video clip (.mp4, .mov, .mkv, .webm, .avi,
+    ...), written -o as a clip frame for frame (pip install -e ".[video]"; docs/VIDEO.md).
+    With --method cin there is no STYLE: --style-index picks or blends its 26 built-in styles.
     """
-    method = opts["method"]
-    O.reject_other_method_options(ctx, method)
-    if opts["content_dir"] is not None:
+    method = METHODS.get(opts["method"])
+    options.reject_other_method_options(ctx, method.name)
+    if not method.style_images:
+        content, styles = _built_in_styles_input(method, images, opts), ()
+    elif opts["content_dir"] is not None:
         content, styles = None, (*images, *opts["extra_styles"])
     else:
         content, styles = (images[0] if images else None), (*images[1:], *opts["extra_styles"])
     if content is None and opts["content_dir"] is None:
         raise UsageError("give a CONTENT image (or --content-dir) and a STYLE image")
-    if METHODS.get(method).feedforward:
-        _run_feedforward(method, content, styles, opts)
+    if method.feedforward:
+        run = feedforward_files(method, content, styles, opts["output"], _feedforward_config(method, opts),
+                                networks=Networks(opts["weights"], opts["pooling"], opts["decoder"]),
+                                options=_run_options(opts, video=_video_config(opts)))
+        _report_feedforward(run, opts)
     elif is_clip(content):
         raise UsageError(f"{content!r} is a video clip: clips go through a feed-forward method, "
-                         f"--method {' or '.join(FEEDFORWARD)}")
+                         f"--method {' or '.join(feedforward_methods(style_images=True))}")
     else:
         _run_optimize(content, styles, opts)
+
+
+def _run_options(opts, *, video: VideoConfig | None = None) -> RunOptions:
+    return RunOptions(device=opts["device"], report=opts["report"], progress=opts["progress"],
+                      max_pixels=opts["max_pixels"], mask=opts["mask"], content_dir=opts["content_dir"],
+                      style_dir=opts["style_dir"], ext=opts["ext"], video=video)
 
 
 def _run_optimize(content, styles, opts) -> None:
     if not styles:
         raise UsageError("give a STYLE image (positional or --style)")
-    config = S.StylizeConfig(
+    config = options.stylize_config(
+        opts,
         losses=parse_loss_list(opts["losses"]),
-        loss_options=parse_loss_params(opts["loss_param"]),
-        style_layers=opts["style_layers"],
         layer_weights=opts["layer_weights"],
-        content_layers=opts["content_layers"],
-        style_weight=opts["style_weight"],
-        content_weight=opts["content_weight"],
-        tv_weight=opts["tv_weight"],
         normalize=opts["normalize"],
-        optimizer=opts["optimizer"],
-        lr=opts["lr"],
-        steps=opts["steps"],
         steps_per_scale=opts["steps_per_scale"],
         init=opts["init"],
         scales=opts["scales"] or (opts["size"],),
         style_scale=opts["style_scale"],
         style_blend=opts["style_blend"],
-        seed=opts["seed"],
+        preserve_color=opts["preserve_color"],
         **({"precision": opts["precision"]} if opts["precision"] else {}),
     )
     result = stylize_files(content, styles, opts["output"], config, weights=opts["weights"], pooling=opts["pooling"],
-                           device=opts["device"], report=opts["report"], progress=opts["progress"],
-                           max_pixels=opts["max_pixels"], preserve_color=opts["preserve_color"], mask=opts["mask"])
+                           options=_run_options(opts))
     final = result.final_loss
     click.echo(f"wrote {opts['output']} ({result.image.shape[-1]}x{result.image.shape[-2]}) in {result.seconds:.1f}s, "
                f"loss {result.history[0]['total']:.4g} → {final:.4g}")
@@ -177,10 +202,12 @@ FEEDFORWARD_FIELDS = {"alpha": "alpha", "style_weights": "style_blend", "preserv
                       "tile_halo": "tile_halo"}
 
 
-def _feedforward_config(config_class, opts):
-    fields = {f.name for f in dataclasses.fields(config_class)}
-    return config_class(**{field: opts[option] for field, option in FEEDFORWARD_FIELDS.items()
-                           if field in fields and opts[option] is not None})
+def _feedforward_config(method: Method, opts):
+    """The method's config from the options it reads (a method with built-in styles: and --style-index)."""
+    fields = {field: opts[option] for field, option in FEEDFORWARD_FIELDS.items()}
+    if not method.style_images:
+        fields.update(method.style_index(opts["style_index"]))
+    return method.make_config(**fields)
 
 
 def _video_config(opts) -> VideoConfig:
@@ -192,22 +219,23 @@ def _video_config(opts) -> VideoConfig:
     return VideoConfig(temporal=opts["temporal"], crf=opts["crf"], **strengths)
 
 
-def _run_feedforward(method: str, content, styles, opts) -> None:
-    common = dict(mask=opts["mask"], content_dir=opts["content_dir"], style_dir=opts["style_dir"], ext=opts["ext"],
-                  device=opts["device"], report=opts["report"], progress=opts["progress"],
-                  max_pixels=opts["max_pixels"], video=_video_config(opts))
-    if method == "magenta":
-        run = magenta_files(content, styles, opts["output"], _feedforward_config(MagentaConfig, opts), **common)
-    else:
-        decoder = opts["decoder"] if opts["decoder"] is not None else default_decoder(opts["weights"])
-        if decoder is None:
-            raise UsageError(f"--method {method} needs --decoder PATH (an AdaIN decoder .safetensors or "
-                             f"pytorch-AdaIN's decoder.pth): the shipped decoder serves the default encoder only "
-                             f"(--weights {DEFAULT_ENCODER})")
-        files, config_class = {"adain": (adain_files, FF.AdaINConfig), "wct": (wct_files, WCTConfig)}[method]
-        run = files(content, styles, opts["output"], _feedforward_config(config_class, opts), decoder=decoder,
-                    weights=opts["weights"], pooling=opts["pooling"], **common)
-    _report_feedforward(run, opts)
+# what a method with built-in styles (cin) refuses, having no style image: option → (flag, the remedy)
+NO_STYLE_IMAGE = {"extra_styles": ("--style", "choose a built-in style with --style-index"),
+                  "style_blend": ("--style-blend", "blend the built-in styles in --style-index, e.g. 3:0.5,12:0.5"),
+                  "mask": ("--mask", "a mask places two style images, and there are none: drop --mask")}
+
+
+def _built_in_styles_input(method: Method, images, opts):
+    """The CONTENT of a method whose styles are built in (cin): one image, and no style image."""
+    if len(images) > 1:
+        raise UsageError(f"--method {method.name} has its styles built in and takes no STYLE image ({images[1]!r}): "
+                         "drop it and choose them with --style-index")
+    for option, (flag, remedy) in NO_STYLE_IMAGE.items():
+        if opts[option]:
+            raise UsageError(f"{flag} applies to style images, and --method {method.name} has none: {remedy}")
+    if not images:
+        raise UsageError("give a CONTENT image")
+    return images[0]
 
 
 def _report_feedforward(run, opts) -> None:

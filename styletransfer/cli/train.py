@@ -9,11 +9,11 @@ import click
 from click.core import ParameterSource
 
 from .. import training
-from ..training import config as T
 from ..errors import UsageError
 from ..norms import NORMS
-from ..weights import DEFAULT_ENCODER
 from ..precision import DEFAULT_PRECISION, precision_names
+from ..training import config as train_config
+from ..weights import DEFAULT_ENCODER
 
 POSITIVE = click.IntRange(min=1)
 NON_NEGATIVE = click.IntRange(min=0)
@@ -28,50 +28,88 @@ def _report(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
+# Where the data, the encoder and the outputs are.
+DATA_OPTIONS = (
+    click.option("--content-dir", type=click.Path(), help="Folder of content images (searched recursively)."),
+    click.option("--style-dir", type=click.Path(), help="Folder of style images (searched recursively)."),
+    click.option("--out", type=click.Path(dir_okay=False), help="The trained decoder, weights/NAME.safetensors."),
+    click.option("--weights", default=DEFAULT_ENCODER, show_default=True,
+                 help="Encoder weights: vgg19 (the original VGG19, installed; the default), imagenet (downloaded), "
+                      "random[:SEED] (tests only), or a .pth/.safetensors file."),
+    click.option("--manifest", type=click.Path(dir_okay=False), default=None,
+                 help="The data's manifest (scripts/fetch_data.py writes manifest.csv); the decoder's header records "
+                      "its sha256."),
+    click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None,
+                 help="Checkpoints, log.jsonl and previews/ (default: <out without suffix>.ckpt beside --out)."),
+    click.option("--resume", type=click.Path(), default=None,
+                 help="Continue a run: its checkpoint folder (newest intact checkpoint) or a state_*.pt file."),
+)
+# What the decoder learns and how: the settings that define a run (a resumed run keeps them).
+OBJECTIVE_OPTIONS = (
+    click.option("--objective", type=click.Choice(train_config.OBJECTIVES), default="adain", show_default=True,
+                 help="adain: pytorch-AdaIN's content + style losses; reconstruction: the decoder inverts the encoder "
+                      "(--pixel-weight · MSE(g, c) + --content-weight · relu4_1 MSE; no style), a fast start for --init."),
+    click.option("--content-weight", type=WEIGHT, default=train_config.DEFAULT_CONTENT_WEIGHT, show_default=True),
+    click.option("--style-weight", type=WEIGHT, default=train_config.DEFAULT_STYLE_WEIGHT, show_default=True),
+    click.option("--pixel-weight", type=WEIGHT, default=0.0, show_default=True,
+                 help="reconstruction: weight of MSE(g, c); adain: weight of the identity loss "
+                      "MSE(decoder(relu4_1(c)), c), which keeps the decoder able to give the content back."),
+    click.option("--style-balance", type=click.Choice(train_config.STYLE_BALANCES), default="none", show_default=True,
+                 help="none: pytorch-AdaIN's style loss (layers summed as they are); rms: each layer weighted by "
+                      "ms(relu4_1)/ms(layer) on the first style images, so shallow layers (colours) count."),
+    click.option("--init", type=click.Path(dir_okay=False), default=None,
+                 help="Start from this decoder file (e.g. a reconstruction run's) instead of a random decoder."),
+    click.option("--norm", type=click.Choice(NORMS.names()), default="none", show_default=True,
+                 help="Normalization after each inner decoder conv (none = pytorch-AdaIN's decoder)."),
+    click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=train_config.DEFAULT_LR, show_default=True,
+                 help="Adam learning rate at iteration 0."),
+    click.option("--lr-decay", type=WEIGHT, default=train_config.DEFAULT_LR_DECAY, show_default=True,
+                 help="lr_i = lr / (1 + lr_decay·i)."),
+    click.option("--batch-size", type=POSITIVE, default=train_config.DEFAULT_BATCH_SIZE, show_default=True,
+                 help="Images per step, over all processes together."),
+    click.option("--image-size", type=click.IntRange(min=train_config.MIN_CROP), default=train_config.DEFAULT_IMAGE_SIZE,
+                 show_default=True,
+                 help="Each image is first resized to SIZE x SIZE."),
+    click.option("--crop-size", type=click.IntRange(min=train_config.MIN_CROP), default=train_config.DEFAULT_CROP_SIZE,
+                 show_default=True,
+                 help="Then randomly cropped to SIZE x SIZE (a multiple of 8)."),
+    click.option("--seed", type=NON_NEGATIVE, default=0, show_default=True,
+                 help="Decoder initialisation, data order and crops."),
+)
+# How the run goes: its length, what it writes, the hardware.
+RUN_OPTIONS = (
+    click.option("--max-iter", type=POSITIVE, default=train_config.DEFAULT_MAX_ITER, show_default=True,
+                 help="Total iterations of the run (a resumed run counts on)."),
+    click.option("--save-every", type=POSITIVE, default=train_config.DEFAULT_SAVE_EVERY, show_default=True,
+                 help="Checkpoint interval in iterations."),
+    click.option("--keep", type=POSITIVE, default=train_config.DEFAULT_KEEP, show_default=True, help="Newest checkpoints kept."),
+    click.option("--log-every", type=POSITIVE, default=train_config.DEFAULT_LOG_EVERY, show_default=True,
+                 help="Write a line to the JSONL log every N iterations."),
+    click.option("--preview-every", type=NON_NEGATIVE, default=train_config.DEFAULT_PREVIEW_EVERY, show_default=True,
+                 help="Write a content|style|output preview grid every N iterations (0: never)."),
+    click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
+    click.option("--workers", type=NON_NEGATIVE, default=train_config.DEFAULT_WORKERS, show_default=True,
+                 help="Data loader processes per training process (0: load in the training process)."),
+    click.option("--precision", type=click.Choice(precision_names()), default=DEFAULT_PRECISION, show_default=True,
+                 help="bf16: encoder and decoder under bfloat16 autocast (weights, statistics and losses stay "
+                      "float32); auto: bf16 where the CPU (AVX512-BF16, AMX) or GPU computes it natively."),
+    click.option("--progress/--no-progress", default=True, show_default=True,
+                 help="tqdm bar with content/style loss and images/s."),
+)
+
+
+def _with(*groups):
+    """The option decorators of ``groups``, applied in their order as if written above the command."""
+    def decorate(command):
+        for option in reversed([option for group in groups for option in group]):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 @click.command("train")
-@click.option("--content-dir", type=click.Path(), help="Folder of content images (searched recursively).")
-@click.option("--style-dir", type=click.Path(), help="Folder of style images (searched recursively).")
-@click.option("--out", type=click.Path(dir_okay=False), help="The trained decoder, weights/NAME.safetensors.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=T.DEFAULT_LR, show_default=True,
-              help="Adam learning rate at iteration 0.")
-@click.option("--lr-decay", type=WEIGHT, default=T.DEFAULT_LR_DECAY, show_default=True,
-              help="lr_i = lr / (1 + lr_decay·i).")
-@click.option("--batch-size", type=POSITIVE, default=T.DEFAULT_BATCH_SIZE, show_default=True,
-              help="Images per step, over all processes together.")
-@click.option("--image-size", type=click.IntRange(min=T.MIN_CROP), default=T.DEFAULT_IMAGE_SIZE, show_default=True,
-              help="Each image is first resized to SIZE x SIZE.")
-@click.option("--crop-size", type=click.IntRange(min=T.MIN_CROP), default=T.DEFAULT_CROP_SIZE, show_default=True,
-              help="Then randomly cropped to SIZE x SIZE (a multiple of 8).")
-@click.option("--content-weight", type=WEIGHT, default=T.DEFAULT_CONTENT_WEIGHT, show_default=True)
-@click.option("--style-weight", type=WEIGHT, default=T.DEFAULT_STYLE_WEIGHT, show_default=True)
-@click.option("--max-iter", type=POSITIVE, default=T.DEFAULT_MAX_ITER, show_default=True,
-              help="Total iterations of the run (a resumed run counts on).")
-@click.option("--save-every", type=POSITIVE, default=T.DEFAULT_SAVE_EVERY, show_default=True,
-              help="Checkpoint interval in iterations.")
-@click.option("--keep", type=POSITIVE, default=T.DEFAULT_KEEP, show_default=True, help="Newest checkpoints kept.")
-@click.option("--log-every", type=POSITIVE, default=T.DEFAULT_LOG_EVERY, show_default=True,
-              help="Write a line to the JSONL log every N iterations.")
-@click.option("--preview-every", type=NON_NEGATIVE, default=T.DEFAULT_PREVIEW_EVERY, show_default=True,
-              help="Write a content|style|output preview grid every N iterations (0: never).")
-@click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None,
-              help="Checkpoints, log.jsonl and previews/ (default: <out without suffix>.ckpt beside --out).")
-@click.option("--resume", type=click.Path(), default=None,
-              help="Continue a run: its checkpoint folder (newest intact checkpoint) or a state_*.pt file.")
-@click.option("--seed", type=NON_NEGATIVE, default=0, show_default=True,
-              help="Decoder initialisation, data order and crops.")
-@click.option("--weights", default=DEFAULT_ENCODER, show_default=True,
-              help="Encoder weights: vgg19 (the original VGG19, installed; the default), imagenet (downloaded), "
-                   "random[:SEED] (tests only), or a .pth/.safetensors file.")
-@click.option("--norm", type=click.Choice(NORMS.names()), default="none", show_default=True,
-              help="Normalization after each inner decoder conv (none = pytorch-AdaIN's decoder).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--workers", type=NON_NEGATIVE, default=T.DEFAULT_WORKERS, show_default=True,
-              help="Data loader processes per training process (0: load in the training process).")
-@click.option("--precision", type=click.Choice(precision_names()), default=DEFAULT_PRECISION, show_default=True,
-              help="bf16: encoder and decoder under bfloat16 autocast (weights, statistics and losses stay "
-                   "float32); auto: bf16 where the CPU (AVX512-BF16, AMX) or GPU computes it natively.")
-@click.option("--progress/--no-progress", default=True, show_default=True,
-              help="tqdm bar with content/style loss and images/s.")
+@_with(DATA_OPTIONS, OBJECTIVE_OPTIONS, RUN_OPTIONS)
 @click.pass_context
 def train_command(ctx: click.Context, resume, progress, **options) -> None:
     """Train an AdaIN decoder on a folder of content and a folder of style images.
@@ -91,7 +129,10 @@ def train_command(ctx: click.Context, resume, progress, **options) -> None:
             raise UsageError(f"missing {', '.join(missing)}: a new run needs --content-dir, --style-dir and "
                              "--out (or continue a run with --resume CHECKPOINT)")
         config = training.TrainConfig(**options)
-    result = training.train(config, resume=resume, progress=progress, report=_report)
+    import shlex
+
+    command = shlex.join(["styletransfer", *sys.argv[1:]]) if sys.argv[1:2] == ["train"] else None
+    result = training.train(config, resume=resume, progress=progress, report=_report, command=command)
     if result.rank != 0:
         ctx.exit(result.exit_code)
     if result.interrupted:

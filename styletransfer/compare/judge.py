@@ -11,8 +11,12 @@ starts from, so the judge is then less independent; the report says so.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import torch
 from torch import Tensor
+
+from ..magenta.stylizer import STYLE_SIZE, MagentaConfig, MagentaStylizer, load_stylizer
 
 NAME = "judge"
 DESCRIPTION = "Magenta style-embedding distance ‖e(x) − e(s)‖² / ‖e(c) − e(s)‖² (Ghiasi et al. 2017's predictor)"
@@ -23,17 +27,19 @@ SHARED_NETWORK_NOTE = ("the judge (Magenta's style embedding) shares its first l
 class EmbeddingJudge:
     """Scores (3, H, W) images in [0, 1] against one style, relative to one content."""
 
-    def __init__(self, content: Tensor, style: Tensor, *, device: torch.device | str = "cpu", stylizer=None) -> None:
-        from ..magenta.stylizer import STYLE_SIZE, MagentaConfig, load_stylizer
-
-        if stylizer is None or stylizer.config.style_size != STYLE_SIZE or stylizer.config.crop:
-            stylizer = load_stylizer(MagentaConfig(), device=device)
-        self.stylizer = stylizer  # its style_embedding: the image resized to 256 px, as the predictor was trained
+    def __init__(self, content: Tensor, style: Tensor, *, device: torch.device | str = "cpu",
+                 stylizers: Iterable = ()) -> None:
+        """``stylizers``: a run's stylizers; a Magenta one that embeds as the predictor was trained is
+        reused (the networks are loaded once), else the judge loads its own."""
+        suitable = [s for s in stylizers if isinstance(s, MagentaStylizer)
+                    and s.config.style_size == STYLE_SIZE and not s.config.crop]
+        self.stylizer = suitable[0] if suitable else load_stylizer(MagentaConfig(), device=device)
+        # its represent_style: the image resized to 256 px, as the predictor was trained
         self.style = self.embedding(style)  # (100,)
         self.reference = float((self.embedding(content) - self.style).pow(2).sum())
 
     def embedding(self, image: Tensor) -> Tensor:
-        return self.stylizer.style_embedding(image.detach().cpu())  # (100,)
+        return self.stylizer.represent_style(image.detach().cpu())  # (100,)
 
     def __call__(self, image: Tensor) -> float:
         distance = float((self.embedding(image) - self.style).pow(2).sum())

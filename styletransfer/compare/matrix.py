@@ -14,8 +14,8 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from ..encoder import VGGEncoder
-from ..losses import functional as LF
+from ..encoder import Encoder
+from ..losses import functional as loss_functions
 from ..losses import layer_losses
 from ..optimize import MIN_REFERENCE, StylizeConfig
 
@@ -77,7 +77,7 @@ class StyleMeter:
     under. Deterministic losses are measured exactly as the stylizer computes them.
     """
 
-    def __init__(self, encoder: VGGEncoder, content: Tensor, style: Tensor, config: StylizeConfig,
+    def __init__(self, encoder: Encoder, content: Tensor, style: Tensor, config: StylizeConfig,
                  losses: Sequence[str]) -> None:
         self.encoder, self.config = encoder, config
         self.layers = tuple(config.style_layers)
@@ -112,7 +112,7 @@ class StyleMeter:
     def content_loss(self, image: Tensor) -> float:
         """The stylizer's normalised content term: mean over layers of ½‖F − P‖² / ½‖P‖²."""
         features = self.features(image)
-        terms = [float(LF.content_loss(features[l], p).sum())
-                 / max(float(LF.content_loss(p, torch.zeros_like(p)).sum()), MIN_REFERENCE)
+        terms = [float(loss_functions.content_loss(features[l], p).sum())
+                 / max(float(loss_functions.content_loss(p, torch.zeros_like(p)).sum()), MIN_REFERENCE)
                  for l, p in self.content_targets.items()]
         return sum(terms) / len(terms)

@@ -19,10 +19,10 @@ from ..files import atomic_write_json, atomic_write_text
 from ..imageio import DEFAULT_MAX_PIXELS, list_images
 from ..intervals import format_interval, mean_interval
 from ..markdown import markdown_table
+from ..weights import DEFAULT_ENCODER
 from .judge import NAME as JUDGE
 from .report import method_label
 from .selection import CompareConfig
-from ..weights import DEFAULT_ENCODER
 
 SUMMARY_JSON, SUMMARY_MD = "summary.json", "summary.md"
 CALIBRATED_PAIRS_NOTE = ("calibrated strength: in every pair, each optimisation method's style weight was chosen "

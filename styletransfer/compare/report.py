@@ -97,7 +97,7 @@ def render_markdown(report: Mapping) -> str:
               f"- encoder: `{encoder['source']}` (sha256 {encoder.get('sha256') or '—'}, pooling "
               f"{encoder.get('pooling')}, padding {encoder.get('padding')})"]
     if report.get("decoder"):
-        lines.append(f"- AdaIN decoder: `{report['decoder']['path']}` (norm {report['decoder']['norm']})")
+        lines.append(f"- AdaIN decoder: `{report['decoder']['file']}` (norm {report['decoder']['norm']})")
     cfg = report["config"]["stylize"]
     lines.append(f"- every method: {cfg['optimizer']}, {cfg['steps']} steps, seed {cfg['seed']}, style weight "
                  f"{cfg['style_weight']:g}, content weight {cfg['content_weight']:g}, tv weight {cfg['tv_weight']:g}, "
@@ -143,7 +143,8 @@ def render_markdown(report: Mapping) -> str:
                              rows), ""]
     lines += ["Content loss: ½‖F − P‖² / ½‖P‖², averaged over the content layers (the stylizer's "
               "normalisation). Wall time: the whole method on the working images, after an untimed warm-up "
-              "(one step of the first loss, one pass of each feed-forward method). Steps: objective evaluations (AdaIN, magenta: one forward pass, shown as —). "
+              "(one step of the first loss, one pass of each feed-forward method). Steps: objective evaluations "
+              "(AdaIN, magenta: one forward pass, shown as —). "
               "Peak memory:"]
     lines += [f"- `{k}`: {v}" for k, v in report["memory_measures"].items()] + [""]
 

@@ -49,11 +49,11 @@ def available_methods(*, decoder: bool) -> list[str]:
     method (those needing a decoder only when one is given). Quadratic losses (``mrf``) run when
     named with ``--only``."""
     return [*(name for name, loss in STYLE_LOSSES.items() if loss.cost == "linear"),
-            *(m for m in feedforward_methods() if decoder or not METHODS.get(m).needs_decoder)]
+            *(m for m in feedforward_methods(style_images=True) if decoder or not METHODS.get(m).needs_decoder)]
 
 
 def _check_method_names(names: Sequence[str], flag: str) -> None:
-    known = [*STYLE_LOSSES.names(), *feedforward_methods()]
+    known = [*STYLE_LOSSES.names(), *feedforward_methods(style_images=True)]
     for name in names:
         if name not in known:
             raise UsageError(f"{flag}: unknown method {name!r}{did_you_mean(name, known)}: "
@@ -68,7 +68,7 @@ def select_methods(*, only: Sequence[str] | None = None, skip: Sequence[str] = (
     for name in only or ():
         if name in METHODS and METHODS.get(name).needs_decoder and not decoder:
             raise UsageError(f"--only {name} needs a decoder: pass --decoder PATH")
-    candidates = [*STYLE_LOSSES.names(), *feedforward_methods()] if only else available_methods(decoder=decoder)
+    candidates = [*STYLE_LOSSES.names(), *feedforward_methods(style_images=True)] if only else available_methods(decoder=decoder)
     chosen = [m for m in candidates if (not only or m in only) and m not in skip]
     if not chosen:
         raise UsageError("--only/--skip leave no method to compare")

@@ -1,7 +1,9 @@
 """Decoding and resizing in data-loader workers: one item is one chunk of contents (or one style).
 
 An item holds, for each file, its prepared image (resized by the shorter side, optionally
-centre-cropped) or the one-line reason it could not be read, so a bad file never stops a run.
+centre-cropped) or the one-line reason it could not be read, so a bad file never stops a run;
+and, where asked (``own_size``: Magenta with alpha < 1 embeds each content as a style), the same
+file prepared at that size from the original, as ``stylize`` prepares it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from ..errors import ImageError
 from ..imageio import MIN_SIDE, load_image
 from ..realtime import prepare_image
 
-Prepared = tuple[int, "Tensor | str"]  # (index, image or the reason it could not be read)
+Prepared = tuple[int, "Tensor | str", "Tensor | None"]  # (index, image or why not, image at own_size)
 
 
 def prepare_file(path: Path, size: int, crop: bool, max_pixels: int | None) -> Tensor | str:
@@ -26,6 +28,10 @@ def prepare_file(path: Path, size: int, crop: bool, max_pixels: int | None) -> T
         image = prepare_image(load_image(path, max_pixels=max_pixels), size, crop)
     except ImageError as error:
         return str(error)
+    return _checked(path, image)
+
+
+def _checked(path: Path, image: Tensor) -> Tensor | str:
     if min(image.shape[-2:]) < MIN_SIDE:
         return f"{str(path)!r} is {image.shape[-1]}x{image.shape[-2]} after resizing, under {MIN_SIDE}px"
     return image.contiguous()
@@ -35,15 +41,25 @@ class ChunkDataset(torch.utils.data.Dataset):
     """``dataset[i]`` → the prepared contents of chunk ``i``: [(content index, image or reason)]."""
 
     def __init__(self, paths: Sequence[Path], chunks: Sequence[Sequence[int]], *, size: int, crop: bool,
-                 max_pixels: int | None) -> None:
+                 max_pixels: int | None, own_size: int | None = None) -> None:
         self.paths, self.chunks = paths, chunks
-        self.size, self.crop, self.max_pixels = size, crop, max_pixels
+        self.size, self.crop, self.max_pixels, self.own_size = size, crop, max_pixels, own_size
 
     def __len__(self) -> int:
         return len(self.chunks)
 
     def __getitem__(self, index: int) -> list[Prepared]:
-        return [(i, prepare_file(self.paths[i], self.size, self.crop, self.max_pixels)) for i in self.chunks[index]]
+        return [self._prepare(i) for i in self.chunks[index]]
+
+    def _prepare(self, index: int) -> Prepared:
+        if self.own_size is None:
+            return index, prepare_file(self.paths[index], self.size, self.crop, self.max_pixels), None
+        try:
+            original = load_image(self.paths[index], max_pixels=self.max_pixels)
+        except ImageError as error:
+            return index, str(error), None
+        image = _checked(self.paths[index], prepare_image(original, self.size, self.crop))
+        return index, image, prepare_image(original, self.own_size, self.crop).contiguous()
 
 
 def make_loader(dataset: torch.utils.data.Dataset, workers: int) -> torch.utils.data.DataLoader:

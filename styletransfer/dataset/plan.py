@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
 from ..errors import ImageError, UsageError
 from ..imageio import IMAGE_EXTENSIONS, OUTPUT_FORMATS
-from ..methods import feedforward_methods
+from ..methods import METHODS, feedforward_methods
 from ..precision import DEFAULT_PRECISION
 
-STYLE_SIZES = {"adain": 512, "wct": 512, "magenta": 256}  # stylize-datasets' 512; Magenta's training size
 MANIFEST_FORMATS = ("csv", "jsonl")
+# each method's default style size, read from its entry (kept for scripts/bench_dataset.py)
+STYLE_SIZES = {name: method.style_size for name, method in METHODS.items() if method.feedforward and method.style_images}
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class DatasetConfig:
     num_styles: int = 1  # outputs per content image, each with another style
     alpha: float = 1.0
     content_size: int = 0  # shorter side; 0 keeps each image's size (stylize-datasets' default)
-    style_size: int | None = None  # shorter side; None: the method's (STYLE_SIZES)
+    style_size: int | None = None  # shorter side; None: the method's default (Method.style_size)
     crop: bool = False  # centre crop to a square after resizing
     ext: str | None = None  # output extension; None keeps each content's own
     seed: int = 0
@@ -44,7 +44,7 @@ class DatasetConfig:
     manifest_format: str = "csv"
 
     def validate(self) -> "DatasetConfig":
-        methods = feedforward_methods()
+        methods = feedforward_methods(style_images=True)
         if self.method not in methods:
             raise UsageError(f"--method {self.method!r}: stylize-dataset runs {', '.join(methods)}")
         if self.num_styles < 1:
@@ -59,19 +59,14 @@ class DatasetConfig:
         return self
 
     def method_config(self):
-        """The method's own config (MagentaConfig, AdaINConfig, WCTConfig) with these settings."""
-        if self.method == "magenta":
-            from ..magenta.stylizer import MagentaConfig as Config
-        elif self.method == "adain":
-            from ..adain.stylizer import AdaINConfig as Config
-        else:
-            from ..wct.stylizer import WCTConfig as Config
-        return Config(alpha=self.alpha, content_size=self.content_size, style_size=self.resolved_style_size,
-                      crop=self.crop, precision=self.precision)
+        """The method's own config (MagentaConfig, AdaINConfig, WCTConfig, ...) with these settings."""
+        return METHODS.get(self.method).make_config(alpha=self.alpha, content_size=self.content_size,
+                                                    style_size=self.resolved_style_size, crop=self.crop,
+                                                    precision=self.precision)
 
     @property
     def resolved_style_size(self) -> int:
-        return STYLE_SIZES[self.method] if self.style_size is None else self.style_size
+        return METHODS.get(self.method).style_size if self.style_size is None else self.style_size
 
     def output_settings(self) -> dict:
         """The settings that decide the outputs (what a resumed run must repeat)."""
@@ -153,11 +148,19 @@ def relative_images(root: Path, flag: str) -> list[str]:
     return sorted(found)
 
 
-def choose_styles(relative_path: str, seed: int, style_count: int, count: int) -> list[int]:
-    """``count`` different style indices for one content, a function of the seed and the content's
-    relative path only (so independent of order, workers and processes)."""
-    digest = hashlib.sha256(f"{seed}\0{relative_path}".encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big")).sample(range(style_count), count)
+def choose_styles(relative_path: str, seed: int, styles: Sequence[str], count: int) -> list[int]:
+    """``count`` different style indices for one content: the styles whose sha256(seed, content
+    path, style path) are smallest, in that order (rendezvous hashing).
+
+    A choice depends on the seed, the content's relative path and the style paths, never on the
+    order of files, other contents, workers or processes, nor on a random generator's algorithm.
+    Adding a style changes a content's choice only where the new style ranks among its first
+    ``count``; removing one changes only the contents that had chosen it.
+    """
+    def rank(index: int) -> bytes:
+        return hashlib.sha256(f"{seed}\0{relative_path}\0{styles[index]}".encode()).digest()
+
+    return sorted(range(len(styles)), key=rank)[:count]
 
 
 def output_relpath(content: str, k: int, num_styles: int, ext: str | None) -> str:
@@ -186,7 +189,7 @@ def make_plan(content_root: str | os.PathLike, style_root: str | os.PathLike, ou
                          f"use --num-styles {len(styles)} or fewer")
     outputs, writers = [], {}
     for index, content in enumerate(contents):
-        chosen = choose_styles(content, config.seed, len(styles), config.num_styles)
+        chosen = choose_styles(content, config.seed, styles, config.num_styles)
         for k, style in enumerate(chosen):
             path = output_relpath(content, k, config.num_styles, config.ext)
             if path in writers:
@@ -206,3 +209,4 @@ def _check_folders(content_root: Path, style_root: Path, out_root: Path) -> None
         if resolved == root or root in resolved.parents or resolved in root.parents:
             raise UsageError(f"-o {str(out_root)!r} overlaps {flag} {str(root)!r}: choose an output folder "
                              "outside the inputs")
+

@@ -30,19 +30,20 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from ..adain.decoder import resolve_decoder
 from ..data import running_loader
 from ..devices import resolve_device
 from ..distributed import Distributed
 from ..errors import ImageError, UsageError
-from ..files import atomic_write_json
+from ..files import atomic_write_json, sha256_file
 from ..imageio import DEFAULT_MAX_PIXELS, save_image
-from ..methods import METHODS
-from . import records as R
+from ..methods import METHODS, Method
+from ..realtime import Networks, Stylizer
+from ..weights import DEFAULT_ENCODER
+from . import records
 from .loader import ChunkDataset, make_loader, prepare_file
 from .plan import DatasetConfig, Output, Plan, make_plan, rank_chunks
 from .styles import NO_CACHE, StyleBank, default_cache_dir
-from ..weights import DEFAULT_ENCODER
-from ..adain.decoder import default_decoder
 
 SETTINGS_FILE = "stylize-dataset.json"
 BARRIER_TIMEOUT = timedelta(days=7)  # processes wait for the slowest at the end
@@ -77,7 +78,8 @@ def stylize_dataset(content_root: str | os.PathLike, style_root: str | os.PathLi
     """Stylise every image below ``content_root`` with styles from ``style_root`` into
     ``out_root``, keeping relative paths (see the module docstring and docs/DATASETS.md).
 
-    ``decoder``/``weights``/``pooling``: the AdaIN decoder and VGG encoder of ``adain``/``wct``.
+    ``decoder``/``weights``/``pooling``: the networks of the methods that need an encoder and a
+    decoder (``adain``, ``wct``; decoder None: the one shipped for the default encoder).
     ``style_cache``: folder of the style representations (default ``styles.default_cache_dir()``;
     ``"none"``: in memory only). Under torchrun (WORLD_SIZE > 1) each process takes its share of
     the chunks and rank 0 merges the manifests; the returned counts are the whole run's.
@@ -85,43 +87,27 @@ def stylize_dataset(content_root: str | os.PathLike, style_root: str | os.PathLi
     start = time.perf_counter()
     config = (config or DatasetConfig()).validate()
     plan = make_plan(content_root, style_root, out_root, config)
-    if METHODS.get(config.method).needs_decoder and decoder is None:
-        decoder = default_decoder(weights)  # the shipped decoder of the default encoder
-        if decoder is None:
-            raise UsageError(f"--method {config.method} needs a trained decoder: pass --decoder (the shipped "
-                             f"decoder serves the default encoder only)")
+    method = METHODS.get(config.method)
+    networks = Networks(weights=weights, pooling=pooling,
+                        decoder=resolve_decoder(decoder, weights, method.name) if method.needs_decoder else decoder)
     dist, torch_device = Distributed.from_env(resolve_device(device), timeout=BARRIER_TIMEOUT)
     try:
-        return _Run(plan, dist, torch_device, decoder=decoder, weights=weights, pooling=pooling,
-                    style_cache=style_cache, max_pixels=max_pixels, progress=progress).go(start)
+        return _Run(plan, dist, torch_device, networks, style_cache=style_cache, max_pixels=max_pixels,
+                    progress=progress).go(start)
     finally:
         dist.close()
 
 
-def _stylizer(config: DatasetConfig, device: torch.device, decoder, weights, pooling):
-    """The method's stylizer and the type of its style representation."""
-    if config.method == "magenta":
-        from ..magenta.stylizer import load_stylizer
-
-        return load_stylizer(config.method_config(), device=device), torch.Tensor
-    from ..adain.decoder import decoder_model
-    from ..adain.stylizer import AdaINStylizer
-    from ..wct.stylizer import WCTStylizer
-
-    model, _ = decoder_model(decoder, weights, pooling)
-    stylizer_class = AdaINStylizer if config.method == "adain" else WCTStylizer
-    stylizer = stylizer_class(model, config.method_config(), device=device)
-    return stylizer, stylizer.statistics_type
+def _stylizer(config: DatasetConfig, networks: Networks, device: torch.device) -> Stylizer:
+    """The method's stylizer, built by its entry."""
+    return METHODS.get(config.method).stylizer(config.method_config(), networks, device)
 
 
-def networks_identity(method: str, decoder, weights, pooling) -> dict:
-    """What the outputs' networks are, without loading them: the pinned Magenta files, or the
-    decoder's and encoder's files by hash (a network passed as an object: its weights' hash)."""
-    if method == "magenta":
-        from ..magenta.weights import networks_info
-
-        return networks_info()
-    from ..files import sha256_file
+def networks_identity(method: Method, networks: Networks) -> dict:
+    """What the outputs' networks are, without loading them: the pinned files a method brings, or
+    the decoder's and encoder's files by hash (a network passed as an object: its weights' hash)."""
+    if method.shipped is not None:
+        return method.shipped()
 
     def identity(network) -> str:
         if isinstance(network, (str, os.PathLike)):
@@ -132,22 +118,17 @@ def networks_identity(method: str, decoder, weights, pooling) -> dict:
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         return digest.hexdigest()
 
-    return {"decoder": identity(decoder), "encoder": identity(weights), "pooling": pooling}
-
-
-def _represent(stylizer, config: DatasetConfig):
-    """image → the style representation (the image is prepared again, which leaves a prepared one as it is)."""
-    if config.method == "magenta":
-        return stylizer.style_embedding
-    return stylizer.style_statistics
+    used = {"decoder": (method.needs_decoder, networks.decoder), "encoder": (method.needs_encoder, networks.weights)}
+    return {**{role: identity(network) for role, (needed, network) in used.items() if needed},
+            **({"pooling": networks.pooling} if method.needs_encoder else {})}
 
 
 class _Run:
-    def __init__(self, plan: Plan, dist: Distributed, device: torch.device, *, decoder, weights, pooling,
+    def __init__(self, plan: Plan, dist: Distributed, device: torch.device, networks: Networks, *,
                  style_cache, max_pixels, progress) -> None:
         self.plan, self.config, self.dist, self.device = plan, plan.config, dist, device
-        self.model_args = (decoder, weights, pooling)
-        self.networks = networks_identity(plan.config.method, decoder, weights, pooling)
+        self.model_networks = networks
+        self.networks = networks_identity(METHODS.get(plan.config.method), networks)
         self.cache_dir = (default_cache_dir() if style_cache is None
                           else None if str(style_cache) == NO_CACHE else Path(style_cache))
         self.max_pixels, self.progress = max_pixels, progress and dist.is_main
@@ -165,8 +146,8 @@ class _Run:
         self.out.mkdir(parents=True, exist_ok=True)
         record = self._settings_record()
         _check_settings(self.out / SETTINGS_FILE, record)
-        previous = {row["output"]: row for row in R.previous_rows(self.out, R.MANIFEST)}
-        self.known_bad = {(row["role"], row["input"]): row for row in R.previous_rows(self.out, R.ERRORS)}
+        previous = {row["output"]: row for row in records.previous_rows(self.out, records.MANIFEST)}
+        self.known_bad = {(row["role"], row["input"]): row for row in records.previous_rows(self.out, records.ERRORS)}
         if dist.is_main:
             _remove_temporary_files(self.out, {Path(o.path).parent for o in plan.outputs})
         self._barrier()
@@ -178,7 +159,7 @@ class _Run:
             styles = [s for s in needed if s % dist.world_size == dist.rank]
         else:
             styles = self._needed_styles(pending)
-        shards = R.ShardWriter(self.out, self.config.manifest_format, dist.rank)
+        shards = records.ShardWriter(self.out, self.config.manifest_format, dist.rank)
         try:
             for chunk in chunks:
                 if chunk not in pending:
@@ -202,10 +183,10 @@ class _Run:
         dist.sum_(counts)
         run = DatasetRun(*(int(c) for c in counts[:3]), styles_computed=int(counts[3]), world_size=dist.world_size)
         if dist.is_main:
-            merged = R.merge(self.out, self.config.manifest_format, dist.world_size)
-            run.bad_inputs = merged[R.ERRORS]
-            run.manifest = R.final_path(self.out, R.MANIFEST, self.config.manifest_format)
-            run.errors = R.final_path(self.out, R.ERRORS, self.config.manifest_format) if run.bad_inputs else None
+            merged = records.merge(self.out, self.config.manifest_format, dist.world_size)
+            run.bad_inputs = merged[records.ERRORS]
+            run.manifest = records.final_path(self.out, records.MANIFEST, self.config.manifest_format)
+            run.errors = records.final_path(self.out, records.ERRORS, self.config.manifest_format) if run.bad_inputs else None
         run.seconds, run.seconds_models = time.perf_counter() - start, self.seconds_models
         return run
 
@@ -229,7 +210,7 @@ class _Run:
         if row is None:
             return False
         root = self.plan.content_root if role == CONTENT else self.plan.style_root
-        if R.file_stamp(root / relative) != (row["bytes"], row["mtime_ns"]):
+        if records.file_stamp(root / relative) != (row["bytes"], row["mtime_ns"]):
             return False  # changed (or mended) since: try again
         self.bad[role, relative] = row["error"]
         return True
@@ -252,30 +233,31 @@ class _Run:
     def _accounted(self, chunk: range) -> bool:
         return all(self._output_state(o) != "missing" for c in chunk for o in self.plan.outputs_of(c))
 
-    def _record_chunk(self, shards: R.ShardWriter, chunk: range, previous: dict) -> None:
+    def _record_chunk(self, shards: records.ShardWriter, chunk: range, previous: dict) -> None:
         """Rows for a chunk an earlier run finished: its outputs, and its inputs that stay unreadable."""
         rows, errors = [], []
         for content in chunk:
             for output in self.plan.outputs_of(content):
                 if self._output_state(output) == "done":
-                    rows.append(self._row(output, R.EXISTING, previous=previous.get(output.path)))
+                    rows.append(self._row(output, records.EXISTING, previous=previous.get(output.path)))
                     self.counts["existing"] += 1
                 else:
                     errors += self._error_rows(output)
                     self.counts["failed"] += 1
-        shards.add(R.MANIFEST, rows)
-        shards.add(R.ERRORS, errors)
+        shards.add(records.MANIFEST, rows)
+        shards.add(records.ERRORS, errors)
 
     # -- the work ----------------------------------------------------------------------------------
 
     def _load_models(self) -> None:
-        decoder, weights, pooling = self.model_args
-        self.stylizer, kind = _stylizer(self.config, self.device, decoder, weights, pooling)
+        self.stylizer = _stylizer(self.config, self.model_networks, self.device)
         self.metadata = {"method": self.config.method, "settings": self.config.output_settings(),
                          "networks": self.networks}
         identity = {"method": self.config.method, "style_size": self.config.resolved_style_size,
                     "crop": self.config.crop, "precision": self.config.precision, "networks": self.networks}
-        self.bank = StyleBank(self._read_style, _represent(self.stylizer, self.config), kind, identity, self.cache_dir)
+        # the image is prepared again when represented, which leaves a prepared one as it is
+        self.bank = StyleBank(self._read_style, self.stylizer.represent_style, self.stylizer.representation_type,
+                              identity, self.cache_dir)
 
     def _read_style(self, path: Path) -> torch.Tensor:
         image = prepare_file(path, self.config.resolved_style_size, self.config.crop, self.max_pixels)
@@ -283,13 +265,15 @@ class _Run:
             raise ImageError(image)
         return image
 
-    def _stylize(self, shards: R.ShardWriter, pending: list[range], previous: dict) -> None:
+    def _stylize(self, shards: records.ShardWriter, pending: list[range], previous: dict) -> None:
         """The pending chunks through the loader and the networks; images are encoded and written
         by writer threads while the next chunk is computed, and a chunk's rows go to the shard
         once its files are written."""
         plan, config = self.plan, self.config
+        own_size = config.resolved_style_size if self.stylizer.uses_own_style and config.alpha < 1 else None
         dataset = ChunkDataset([plan.content_path(i) for i in range(len(plan.contents))], pending,
-                               size=config.content_size, crop=config.crop, max_pixels=self.max_pixels)
+                               size=config.content_size, crop=config.crop, max_pixels=self.max_pixels,
+                               own_size=own_size)
         total = sum(len(plan.outputs_of(c)) for chunk in pending for c in chunk)
         bar = _bar(total, "stylize-dataset", self.progress)
         waiting: list = []  # the previous chunk's (rows, errors, writes)
@@ -297,8 +281,8 @@ class _Run:
         def finish() -> None:
             for rows, errors, writes in waiting:
                 rows += [future.result() for future in writes]
-                shards.add(R.MANIFEST, rows)
-                shards.add(R.ERRORS, errors)
+                shards.add(records.MANIFEST, rows)
+                shards.add(records.ERRORS, errors)
                 bar.update(len(rows) + len(errors))
             waiting.clear()
 
@@ -323,7 +307,7 @@ class _Run:
                                size=config.resolved_style_size, crop=config.crop, max_pixels=self.max_pixels)
         bar = _bar(len(styles), "styles", self.progress)
         with running_loader(make_loader(dataset, config.workers)) as items:
-            for [(style, image)] in items:
+            for [(style, image, _)] in items:
                 if isinstance(image, str):
                     self.bad[STYLE, plan.styles[style]] = image
                 else:
@@ -348,29 +332,31 @@ class _Run:
         plan = self.plan
         rows, errors, writes = [], [], []
         groups: dict[tuple, list] = {}
-        for content, image in chunk_items:
+        for content, image, own in chunk_items:
             if isinstance(image, str):
                 self.bad[CONTENT, plan.contents[content]] = image
             else:
-                groups.setdefault(tuple(image.shape), []).append((content, image))
+                groups.setdefault(tuple(image.shape), []).append((content, image, own))
         made: dict[str, torch.Tensor] = {}
         for members in groups.values():
-            members = [(c, image, [self._style(o.style) for o in plan.outputs_of(c)]) for c, image in members]
-            members = [(c, image, styles) for c, image, styles in members if any(s is not None for s in styles)]
+            members = [(c, image, own, [self._style(o.style) for o in plan.outputs_of(c)]) for c, image, own in members]
+            members = [m for m in members if any(s is not None for s in m[3])]
             if not members:
                 continue
-            filler = next(s for _, _, styles in members for s in styles if s is not None)  # for an unreadable style
-            contents = torch.stack([image for _, image, _ in members])
+            filler = next(s for *_, styles in members for s in styles if s is not None)  # for an unreadable style
+            contents = torch.stack([image for _, image, _, _ in members])
+            owns = [own for _, _, own, _ in members]
             images = self.stylizer.stylize_batch(contents, [[filler if s is None else s for s in styles]
-                                                            for _, _, styles in members])
-            for (content, _, styles), outputs in zip(members, images):
+                                                            for *_, styles in members],
+                                                 own_styles=None if owns[0] is None else owns)
+            for (content, _, _, styles), outputs in zip(members, images):
                 for output, style, image in zip(plan.outputs_of(content), styles, outputs):
                     if style is not None:  # not the filler's
                         made[output.path] = image
-        for content, _ in chunk_items:
+        for content, *_ in chunk_items:
             for output in plan.outputs_of(content):
                 if plan.output_path(output).exists():
-                    rows.append(self._row(output, R.EXISTING, previous=previous.get(output.path)))
+                    rows.append(self._row(output, records.EXISTING, previous=previous.get(output.path)))
                     self.counts["existing"] += 1
                 elif output.path in made:
                     writes.append(writer.submit(self._write, output, made[output.path]))
@@ -385,7 +371,7 @@ class _Run:
         save_image(image, plan.output_path(output), metadata={
             **self.metadata, "content": plan.contents[output.content], "style": plan.styles[output.style],
             "k": output.k})
-        return self._row(output, R.WRITTEN, size=(image.shape[-1], image.shape[-2]))
+        return self._row(output, records.WRITTEN, size=(image.shape[-1], image.shape[-2]))
 
     # -- rows --------------------------------------------------------------------------------------
 
@@ -409,7 +395,7 @@ class _Run:
                                      (STYLE, self.plan.styles[output.style], self.plan.style_root)):
             reason = self.bad.get((role, relative))
             if reason is not None:
-                stamp = R.file_stamp(root / relative) or (None, None)
+                stamp = records.file_stamp(root / relative) or (None, None)
                 rows.append({"input": relative, "role": role, "error": reason,
                              "outputs": self._outputs_using(role, relative), "bytes": stamp[0],
                              "mtime_ns": stamp[1]})

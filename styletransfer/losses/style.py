@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ..errors import UsageError
 from ..registry import Registry, did_you_mean
-from . import functional as F
+from . import functional
 
 STYLE_LOSSES: Registry[type["StyleLoss"]] = Registry("style loss")
 EXACT_MMD_MAX_BYTES = 4 * 2**30  # refuse a quadratic-time estimator whose kernel values need more
@@ -88,13 +88,13 @@ class GramLoss(StyleLoss):
     reference = "Gatys, Ecker, Bethge 2016 (CVPR)"
 
     def formula_value(self, features, target):
-        return F.gram_loss(features, target)
+        return functional.gram_loss(features, target)
 
     def statistics(self, features):
-        return (F.gram_matrix(features),)
+        return (functional.gram_matrix(features),)
 
     def distance(self, stats, target_stats):
-        return F.gram_distance(stats[0], target_stats[0])
+        return functional.gram_distance(stats[0], target_stats[0])
 
 
 @STYLE_LOSSES.register("mmd-linear")
@@ -105,10 +105,10 @@ class LinearMMDLoss(StyleLoss):
     reference = "Li et al. 2017, Demystifying Neural Style Transfer"
 
     def formula_value(self, features, target):
-        return F.mmd_linear(features, target)
+        return functional.mmd_linear(features, target)
 
     def statistics(self, features):
-        return (F.channel_mean(features),)
+        return (functional.channel_mean(features),)
 
     def distance(self, stats, target_stats):
         return (stats[0] - target_stats[0]).pow(2).sum(-1)
@@ -133,8 +133,8 @@ class PolyMMDLoss(StyleLoss):
 
     def statistics(self, features):
         if self.degree == 2:
-            return F.gram_matrix(features), F.channel_mean(features)
-        flat = F.flatten(features)  # (N, C, M): other degrees need the samples themselves, O(M²)
+            return functional.gram_matrix(features), functional.channel_mean(features)
+        flat = functional.flatten(features)  # (N, C, M): other degrees need the samples themselves, O(M²)
         target_positions = self.target_stats[0].shape[-1] if hasattr(self, "target_stats") else flat.shape[-1]
         needed = exact_mmd_bytes(flat.shape[-1], target_positions, features.requires_grad)
         if needed > EXACT_MMD_MAX_BYTES:
@@ -147,11 +147,11 @@ class PolyMMDLoss(StyleLoss):
 
     def distance(self, stats, target_stats):
         if self.degree == 2:
-            return F.mmd_poly2_distance(stats[0], stats[1], target_stats[0], target_stats[1], self.c)
-        return F.mmd_poly(stats[0], target_stats[0], self.degree, self.c)
+            return functional.mmd_poly2_distance(stats[0], stats[1], target_stats[0], target_stats[1], self.c)
+        return functional.mmd_poly(stats[0], target_stats[0], self.degree, self.c)
 
     def formula_value(self, features, target):
-        return F.mmd_poly(features, target, self.degree, self.c)
+        return functional.mmd_poly(features, target, self.degree, self.c)
 
 
 @STYLE_LOSSES.register("mmd-rbf")
@@ -174,19 +174,19 @@ class GaussianMMDLoss(StyleLoss):
 
     def prepare(self, target, generator):
         if self.sigma is None:
-            self.sigma = F.rbf_bandwidth(target, generator)
-        w, b = F.random_fourier_frequencies(target.shape[1], self.num_features, self.sigma, generator)
+            self.sigma = functional.rbf_bandwidth(target, generator)
+        w, b = functional.random_fourier_frequencies(target.shape[1], self.num_features, self.sigma, generator)
         self.register_buffer("frequencies", w.to(target), persistent=False)
         self.register_buffer("phases", b.to(target), persistent=False)
 
     def statistics(self, features):
         if self.estimator == "linear":
-            return (F.flatten(features),)
-        return (F.rff_mean_embedding(features, self.frequencies, self.phases),)
+            return (functional.flatten(features),)
+        return (functional.rff_mean_embedding(features, self.frequencies, self.phases),)
 
     def distance(self, stats, target_stats):
         if self.estimator == "linear":  # resampled on every call: for stochastic optimisers
-            return F.mmd_rbf_linear(stats[0], target_stats[0], self.sigma, self.generator)
+            return functional.mmd_rbf_linear(stats[0], target_stats[0], self.sigma, self.generator)
         return (stats[0] - target_stats[0]).pow(2).sum(-1)
 
     @property
@@ -198,13 +198,13 @@ class GaussianMMDLoss(StyleLoss):
         denominator use the random-feature estimate of the same MMD², ≥ 0 and fixed."""
         if self.estimator != "linear":
             return self(features)
-        target = F.rff_mean_embedding(self.target_stats[0], self.frequencies, self.phases)  # (1, D)
-        return (F.rff_mean_embedding(features, self.frequencies, self.phases) - target).pow(2).sum(-1)
+        target = functional.rff_mean_embedding(self.target_stats[0], self.frequencies, self.phases)  # (1, D)
+        return (functional.rff_mean_embedding(features, self.frequencies, self.phases) - target).pow(2).sum(-1)
 
     def formula_value(self, features, target):
         if self.estimator == "linear":  # a fresh random pairing on every call: no fixed value
             raise NotImplementedError("the linear-time estimator is random; compare in expectation")
-        return F.mmd_rbf_rff(features, target, self.frequencies, self.phases)
+        return functional.mmd_rbf_rff(features, target, self.frequencies, self.phases)
 
 
 @STYLE_LOSSES.register("bn-stats")
@@ -215,13 +215,13 @@ class BNStatsLoss(StyleLoss):
     reference = "Li et al. 2017, Demystifying Neural Style Transfer"
 
     def formula_value(self, features, target):
-        return F.bn_stats_loss(features, target)
+        return functional.bn_stats_loss(features, target)
 
     def statistics(self, features):
-        return F.channel_mean(features), F.channel_std(features, eps=F.BN_STATS_EPS)
+        return functional.channel_mean(features), functional.channel_std(features, eps=functional.BN_STATS_EPS)
 
     def distance(self, stats, target_stats):
-        return F.bn_stats_distance(*stats, *target_stats)
+        return functional.bn_stats_distance(*stats, *target_stats)
 
 
 
@@ -246,28 +246,29 @@ class MeanCovLoss(StyleLoss):
                  "Wasserstein Style Transfer; CORAL: Sun & Saenko 2016")
 
     def __init__(self, target: Tensor, *, form: str = "bures", generator: torch.Generator | None = None) -> None:
-        if form not in F.MEAN_COV_FORMS:
+        if form not in functional.MEAN_COV_FORMS:
             from ..errors import UsageError
 
-            raise UsageError(f"mean-cov form must be one of {', '.join(F.MEAN_COV_FORMS)}, got {form!r}"
-                             f"{did_you_mean(str(form), F.MEAN_COV_FORMS)}")
+            raise UsageError(f"mean-cov form must be one of {', '.join(functional.MEAN_COV_FORMS)}, got {form!r}"
+                             f"{did_you_mean(str(form), functional.MEAN_COV_FORMS)}")
         self.form = form
         super().__init__(target, generator=generator)
 
     def prepare(self, target, generator):
         if self.form == "bures":  # Σy^½ once, in float64
-            self.register_buffer("target_root", F.sqrtm_psd(F.channel_covariance(target).double()), persistent=False)
+            root = functional.sqrtm_psd(functional.channel_covariance(target).double())
+            self.register_buffer("target_root", root, persistent=False)
 
     def statistics(self, features):
-        return F.channel_mean(features), F.channel_covariance(features)
+        return functional.channel_mean(features), functional.channel_covariance(features)
 
     def distance(self, stats, target_stats):
         if self.form == "bures":
-            return F.bures_distance(*stats, *target_stats, root_y=self.target_root)
-        return F.coral_distance(*stats, *target_stats)
+            return functional.bures_distance(*stats, *target_stats, root_y=self.target_root)
+        return functional.coral_distance(*stats, *target_stats)
 
     def formula_value(self, features, target):
-        return F.mean_cov_loss(features, target, self.form)
+        return functional.mean_cov_loss(features, target, self.form)
 
 
 @STYLE_LOSSES.register("sliced-wasserstein")
@@ -294,29 +295,29 @@ class SlicedWassersteinLoss(StyleLoss):
     def prepare(self, target, generator):
         channels = target.shape[1]
         self.count = self.directions or channels  # K = C: Heitz et al.'s choice per layer
-        self.register_buffer("fixed_directions", F.random_directions(channels, self.count, generator).to(target),
+        self.register_buffer("fixed_directions", functional.random_directions(channels, self.count, generator).to(target),
                              persistent=False)
         self.last_directions = self.fixed_directions
 
     redraws = True  # new directions at every call after the first
 
     def statistics(self, features):
-        return (F.flatten(features),)  # (N, C, M): every call projects the target on new directions
+        return (functional.flatten(features),)  # (N, C, M): every call projects the target on new directions
 
     def distance(self, stats, target_stats):
         if self._calls:
-            self.last_directions = F.random_directions(stats[0].shape[1], self.count, self.generator)
+            self.last_directions = functional.random_directions(stats[0].shape[1], self.count, self.generator)
         else:
             self.last_directions = self.fixed_directions
         self._calls += 1
-        return F.sliced_wasserstein(stats[0], target_stats[0], self.last_directions)
+        return functional.sliced_wasserstein(stats[0], target_stats[0], self.last_directions)
 
     def denominator(self, features):
         """On the directions fixed at construction: deterministic and ≥ 0."""
-        return F.sliced_wasserstein(features, self.target_stats[0], self.fixed_directions)
+        return functional.sliced_wasserstein(features, self.target_stats[0], self.fixed_directions)
 
     def formula_value(self, features, target):
-        return F.sliced_wasserstein(features, target, self.last_directions)
+        return functional.sliced_wasserstein(features, target, self.last_directions)
 
 
 @STYLE_LOSSES.register("mrf")
@@ -332,36 +333,36 @@ class MRFLoss(StyleLoss):
                  generator: torch.Generator | None = None) -> None:
         self.patch_size = _positive_int(self.name, "patch_size", patch_size)
         self.stride = _positive_int(self.name, "stride", stride)
-        self.chunk = F.MRF_CHUNK  # patches per block of the matching
+        self.chunk = functional.MRF_CHUNK  # patches per block of the matching
         super().__init__(target, generator=generator)
 
     def prepare(self, target, generator):
-        self.style_patch_size = F.mrf_patch_size(self.patch_size, target.shape)
-        patches = F.extract_patches(target, self.style_patch_size, self.stride)  # (1, C·k², Q)
+        self.style_patch_size = functional.mrf_patch_size(self.patch_size, target.shape)
+        patches = functional.extract_patches(target, self.style_patch_size, self.stride)  # (1, C·k², Q)
         self.register_buffer("style_patches", patches, persistent=False)
-        self.register_buffer("style_unit", F.unit_patches(patches), persistent=False)
+        self.register_buffer("style_unit", functional.unit_patches(patches), persistent=False)
 
     def statistics(self, features):
         return (features,)  # (N, C, H, W); the target's patches are cached by prepare
 
     def distance(self, stats, target_stats):
         x, y = stats[0], target_stats[0]
-        k = F.mrf_patch_size(self.patch_size, x.shape, y.shape)
+        k = functional.mrf_patch_size(self.patch_size, x.shape, y.shape)
         if k == self.style_patch_size:
             style_patches, style_unit = self.style_patches, self.style_unit
         else:  # a map smaller than the style's patches: both sides use the largest patch that fits
-            style_patches = F.extract_patches(y, k, self.stride)
-            style_unit = F.unit_patches(style_patches)
-        patches = F.extract_patches(x, k, self.stride)  # (N, C·k², P)
+            style_patches = functional.extract_patches(y, k, self.stride)
+            style_unit = functional.unit_patches(style_patches)
+        patches = functional.extract_patches(x, k, self.stride)  # (N, C·k², P)
         pairs = patches.shape[-1] * style_patches.shape[-1]
         if pairs > MRF_MAX_PAIRS:
             raise TooManyPatchPairs(f"mrf compares every patch with every style patch: {patches.shape[-1]} × "
                                     f"{style_patches.shape[-1]} = {pairs:.2g} pairs at a {x.shape[-2]}x{x.shape[-1]} "
                                     f"map, more than {MRF_MAX_PAIRS:.2g}")
-        return F.mrf_distance(patches, style_patches, style_unit, self.chunk)
+        return functional.mrf_distance(patches, style_patches, style_unit, self.chunk)
 
     def formula_value(self, features, target):
-        return F.mrf_loss(features, target, self.patch_size, self.stride, self.chunk)
+        return functional.mrf_loss(features, target, self.patch_size, self.stride, self.chunk)
 
 
 class TooManyPatchPairs(UsageError):

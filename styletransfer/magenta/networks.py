@@ -7,7 +7,9 @@
 * ``StyleTransformer``: contract (9x9, two stride-2 3x3 convs; ReLU), five residual blocks and
   an expand path (nearest 2x upsampling + 3x3 conv, twice, then 9x9 and a sigmoid), every
   residual and expand conv followed by a *conditional instance norm* whose scale and shift are
-  linear maps of the embedding. Reflection padding throughout.
+  linear maps of the embedding. Reflection padding throughout. Its layers are a
+  ``TransformerPlan``, so the same class builds the 26-style network of :mod:`styletransfer.cin`
+  (norms after the contract convs too, conditioned on the style weights instead).
 
 Parameter names follow the TensorFlow scopes they come from (see ``tf_names``), so the weight
 import is a lookup, and the layer names of ``StylePredictor.layer_names`` say where a feature
@@ -16,6 +18,7 @@ lies (``block3_expand`` is the ReLU6 output of ``expanded_conv_3/expand``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -199,18 +202,24 @@ def conditional_instance_norm(x: Tensor, scale: Tensor, shift: Tensor, eps: floa
 
 
 class StyleNorm(nn.Module):
-    """Conditional instance norm; ``scale``/``shift`` map the embedding to γ and β."""
+    """Conditional instance norm: γ and β are linear maps of a condition vector.
+
+    Magenta: the condition is the 100-d style embedding, the maps affine (``bias``). The
+    26-style network (:mod:`styletransfer.cin`): the condition is the style weights w, the maps
+    linear, their weights the per-style tables, so γ = Σ_s w_s γ_s and β = Σ_s w_s β_s.
+    """
 
     smooth_moments = None  # a hook on the moments (see conditional_instance_norm); set per clip by --temporal
 
-    def __init__(self, channels: int, eps: float = DEFAULT_EPSILON) -> None:
+    def __init__(self, channels: int, eps: float = DEFAULT_EPSILON, *, condition: int = EMBEDDING_SIZE,
+                 bias: bool = True) -> None:
         super().__init__()
-        self.scale = nn.Linear(EMBEDDING_SIZE, channels)  # TF: StyleNorm/Conv_1
-        self.shift = nn.Linear(EMBEDDING_SIZE, channels)  # TF: StyleNorm/Conv
+        self.scale = nn.Linear(condition, channels, bias=bias)  # TF: StyleNorm/Conv_1
+        self.shift = nn.Linear(condition, channels, bias=bias)  # TF: StyleNorm/Conv
         self.eps = eps
 
-    def forward(self, x: Tensor, embedding: Tensor) -> Tensor:
-        return conditional_instance_norm(x, self.scale(embedding), self.shift(embedding), self.eps,
+    def forward(self, x: Tensor, condition: Tensor) -> Tensor:
+        return conditional_instance_norm(x, self.scale(condition), self.shift(condition), self.eps,
                                          self.smooth_moments)
 
 
@@ -222,66 +231,90 @@ class ReflectConv(nn.Conv2d):
         return super().forward(F.pad(x, (pad, pad, pad, pad), mode="reflect"))
 
 
+@dataclass(frozen=True)
+class TransformerPlan:
+    """The layers of a style transformer, so that one class builds Magenta's and the 26-style one."""
+
+    contract: tuple[tuple[int, int, int, int], ...]  # (in, out, kernel, stride) per contract conv
+    residual_blocks: int
+    expand: tuple[tuple[int, int, int, int], ...]  # (in, out, kernel, nearest upsampling) per expand conv
+    condition: int  # size of the vector the norms are conditioned on
+    normalize_contract: bool = False  # conditional norms after the contract convs too
+    bias: bool = True  # the convs and the norms' maps have biases
+
+    @property
+    def stride(self) -> int:
+        """The total downsampling: inputs are padded to a multiple of it."""
+        return math.prod(stride for *_, stride in self.contract)
+
+
 class NormConv(nn.Module):
     """[nearest upsampling] → reflect-padded conv → conditional instance norm."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, upsample: int = 1) -> None:
+    def __init__(self, cin: int, cout: int, kernel: int, upsample: int = 1, *, stride: int = 1,
+                 condition: int = EMBEDDING_SIZE, bias: bool = True) -> None:
         super().__init__()
         self.upsample = upsample
-        self.conv = ReflectConv(cin, cout, kernel)
-        self.norm = StyleNorm(cout)
+        self.conv = ReflectConv(cin, cout, kernel, stride=stride, bias=bias)
+        self.norm = StyleNorm(cout, condition=condition, bias=bias)
 
-    def forward(self, x: Tensor, embedding: Tensor) -> Tensor:
+    def forward(self, x: Tensor, condition: Tensor) -> Tensor:
         if self.upsample > 1:
             x = F.interpolate(x, scale_factor=self.upsample, mode="nearest")
-        return self.norm(self.conv(x), embedding)
+        return self.norm(self.conv(x), condition)
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, **norm) -> None:
         super().__init__()
-        self.conv1 = NormConv(channels, channels, 3)
-        self.conv2 = NormConv(channels, channels, 3)
+        self.conv1 = NormConv(channels, channels, 3, **norm)
+        self.conv2 = NormConv(channels, channels, 3, **norm)
 
-    def forward(self, x: Tensor, embedding: Tensor) -> Tensor:
-        return x + self.conv2(F.relu(self.conv1(x, embedding)), embedding)
+    def forward(self, x: Tensor, condition: Tensor) -> Tensor:
+        return x + self.conv2(F.relu(self.conv1(x, condition)), condition)
 
 
 # (in, out, kernel, stride) of the contract convs; (in, out, kernel, upsampling) of the expand convs.
 CONTRACT = ((3, 8, 9, 1), (8, 16, 3, 2), (16, 32, 3, 2))
 EXPAND = ((32, 16, 3, 2), (16, 8, 3, 2), (8, 3, 9, 1))
 RESIDUAL_BLOCKS = 5
+MAGENTA_PLAN = TransformerPlan(CONTRACT, RESIDUAL_BLOCKS, EXPAND, condition=EMBEDDING_SIZE)
 # The transformer's total downsampling: its input is padded to a multiple of this.
-TRANSFORMER_STRIDE = 4
+TRANSFORMER_STRIDE = MAGENTA_PLAN.stride
 
 
 class StyleTransformer(nn.Module):
-    """(content (N, 3, H, W) in [0, 1], embedding (N, 100)) → stylised (N, 3, H, W) in (0, 1).
+    """(content (N, 3, H, W) in [0, 1], condition (N, K)) → stylised (N, 3, H, W) in (0, 1).
 
-    H and W are best multiples of 4 (the two stride-2 convs); ``MagentaStylizer`` pads to that.
+    Magenta's (the default plan): the condition is the 100-d style embedding. H and W are best
+    multiples of ``plan.stride`` (the stride-2 convs); the stylizers pad to that.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, plan: TransformerPlan = MAGENTA_PLAN) -> None:
         super().__init__()
+        self.plan = plan
+        norm = {"condition": plan.condition, "bias": plan.bias}
         self.contract = nn.ModuleList(
-            ReflectConv(cin, cout, kernel, stride=stride) for cin, cout, kernel, stride in CONTRACT)
-        channels = CONTRACT[-1][1]
-        self.residual = nn.ModuleList(ResidualBlock(channels) for _ in range(RESIDUAL_BLOCKS))
-        self.expand = nn.ModuleList(NormConv(cin, cout, kernel, up) for cin, cout, kernel, up in EXPAND)
+            NormConv(cin, cout, kernel, stride=stride, **norm) if plan.normalize_contract
+            else ReflectConv(cin, cout, kernel, stride=stride, bias=plan.bias)
+            for cin, cout, kernel, stride in plan.contract)
+        channels = plan.contract[-1][1]
+        self.residual = nn.ModuleList(ResidualBlock(channels, **norm) for _ in range(plan.residual_blocks))
+        self.expand = nn.ModuleList(NormConv(cin, cout, kernel, up, **norm) for cin, cout, kernel, up in plan.expand)
 
     def set_epsilon(self, eps: float) -> None:
         for module in self.modules():
             if isinstance(module, StyleNorm):
                 module.eps = eps
 
-    def forward(self, content: Tensor, embedding: Tensor) -> Tensor:
+    def forward(self, content: Tensor, condition: Tensor) -> Tensor:
         x = content
-        for conv in self.contract:
-            x = F.relu(conv(x))
+        for layer in self.contract:
+            x = F.relu(layer(x, condition) if isinstance(layer, NormConv) else layer(x))
         for block in self.residual:
-            x = block(x, embedding)
+            x = block(x, condition)
         for i, layer in enumerate(self.expand):
-            x = layer(x, embedding)
+            x = layer(x, condition)
             x = torch.sigmoid(x) if i == len(self.expand) - 1 else F.relu(x)
         return x
 

@@ -18,13 +18,14 @@ import torch
 from torch import Tensor
 
 from .. import color
+from ..errors import UsageError
 from ..imageio import check_mask_styles, grayscale, resize_to
 from ..precision import DEFAULT_PRECISION, check_precision
-from ..realtime import (check_batch, check_feedforward_settings, finish_batch, pad_to_multiple, prepare_image,
-                        weighted_average)
+from ..realtime import check_batch, check_feedforward_settings, finish_batch, pad_to_multiple, prepare_image, weighted_average
 from ..tiling import DEFAULT_TILE_SIZE, TILE_THRESHOLD_PIXELS, check_tile_size
 from .networks import TRANSFORMER_STRIDE, StylePredictor, StyleTransformer
 from .tiles import tiled_transform
+from .weights import load_predictor, load_transformer, networks_info
 
 STYLE_SIZE = 256  # the predictor was trained on 256² styles (shorter side here; aspect kept)
 MIN_TILE_SIZE = 16
@@ -59,8 +60,11 @@ def mix_embeddings(embeddings: Sequence[Tensor], weights: Sequence[float] | None
 
 
 class MagentaStylizer:
-    """Magenta's predictor and transformer with a ``MagentaConfig``; the networks are frozen."""
+    """Magenta's predictor and transformer with a ``MagentaConfig``; the networks are frozen.
+    A :class:`~styletransfer.realtime.Stylizer`: a style is represented by its embedding (100,)."""
 
+    representation_type = Tensor
+    uses_own_style = True  # alpha < 1 mixes in the content's own embedding
     # a hook on the content's own embedding (alpha < 1): ``smooth("content_embedding", e)`` gives
     # the one used; set per clip by --temporal (styletransfer.video.temporal); None: off
     smooth_moments = None
@@ -76,6 +80,18 @@ class MagentaStylizer:
         self.transformer.requires_grad_(False)
         self.dtype = dtype
 
+    def describe(self) -> dict:
+        return {"networks": networks_info()}
+
+    def check_temporal(self, frame: Tensor) -> None:
+        """The tiled path normalises its expand layers with statistics streamed over tiles, which
+        the running statistics of ``--temporal`` do not reach: with it, frames go whole."""
+        padded = pad_to_multiple(self.prepare_content(frame).unsqueeze(0), TRANSFORMER_STRIDE)  # (1, 3, H', W')
+        if self.tile_size(*padded.shape[-2:]):
+            raise UsageError(f"--temporal smooths the statistics of whole frames, and these {frame.shape[-1]}x"
+                             f"{frame.shape[-2]} frames would be tiled: pass --tile-size 0 (or a smaller "
+                             "--content-size)")
+
     def prepare_content(self, content: Tensor) -> Tensor:
         return prepare_image(content, self.config.content_size, self.config.crop)
 
@@ -85,13 +101,15 @@ class MagentaStylizer:
         batch = image.unsqueeze(0).to(self.device, self.dtype)  # (1, 3, H, W)
         return self.predictor(batch)[0].float()  # (100,)
 
-    def style_embedding(self, style: Tensor, content: Tensor | None = None) -> Tensor:
+    def represent_style(self, style: Tensor, content: Tensor | None = None) -> Tensor:
         """The embedding of a style image after resizing (and colour matching to ``content``,
         when the config preserves colour in the style stage)."""
         style = prepare_image(style, self.config.style_size, self.config.crop)
         if content is not None:
             style = color.prepare_style(style, self.prepare_content(content), self.config.preserve_color)
         return self.embed(style)
+
+    style_embedding = represent_style  # the name before every stylizer had ``represent_style``
 
     def tile_size(self, height: int, width: int) -> int:
         """The tile side for a (padded) content of this size; 0 when it is processed whole."""
@@ -115,21 +133,27 @@ class MagentaStylizer:
         return out[0, :, :height, :width].float().cpu()
 
     @torch.no_grad()
-    def stylize_batch(self, contents: Tensor, embeddings: Sequence[Sequence[Tensor]]) -> Tensor:
+    def stylize_batch(self, contents: Tensor, embeddings: Sequence[Sequence[Tensor]], *,
+                      own_styles: Sequence[Tensor] | None = None) -> Tensor:
         """Stylise B prepared contents (B, 3, H, W) of one size (resized and cropped as the config
         says, e.g. in data-loader workers), content b with each of its K style embeddings
         ``embeddings[b]``: (B, K, 3, H, W) in [0, 1] on the CPU.
 
         The B·K pairs go through the transformer as one batch (a content too large to go whole is
-        done on its own, in tiles). With ``alpha`` < 1 each content's own embedding is taken from
-        the prepared content (resized like a style). No masks, and no colour preservation that
-        changes the style per content.
+        done on its own, in tiles). With ``alpha`` < 1 each content's own embedding is that of
+        ``own_styles[b]``: the content prepared as a style from its original file, as ``stylize``
+        does (the data loader's ``own_size``); without them, of the prepared content resized
+        again, which differs where the content was resized. No masks, and no colour preservation
+        that changes the style per content.
         """
         cfg = self.config
         count, (height, width) = check_batch(cfg, contents, embeddings), contents.shape[-2:]
         mixed = torch.stack([e for group in embeddings for e in group]).to(self.device)  # (B·K, 100)
         if cfg.alpha < 1:
-            own = self.predictor(prepare_image(contents, cfg.style_size, cfg.crop).to(self.device, self.dtype))
+            if own_styles is None:
+                own = self.predictor(prepare_image(contents, cfg.style_size, cfg.crop).to(self.device, self.dtype))
+            else:
+                own = torch.stack([self.embed(image) for image in own_styles])  # (B, 100)
             mixed = cfg.alpha * mixed + (1 - cfg.alpha) * own.float().repeat_interleave(count, 0)
         batch = pad_to_multiple(contents.to(self.device, self.dtype), TRANSFORMER_STRIDE)  # (B, 3, H', W')
         if self.tile_size(*batch.shape[-2:]):
@@ -140,16 +164,18 @@ class MagentaStylizer:
             outputs = self.transformer(batch, mixed.to(self.dtype))[:, :, :height, :width].float().cpu()
         return finish_batch(outputs, contents, count, cfg.preserve_color)
 
-    def stylize(self, content: Tensor, styles: Sequence[Tensor], *, mask: Tensor | None = None) -> Tensor:
+    def stylize(self, content: Tensor, styles: Sequence[Tensor] = (), *, mask: Tensor | None = None) -> Tensor:
         """Stylise a (3, H, W) content with style images or precomputed embeddings (100,).
 
         With ``mask`` (exactly two styles; white = the first): one pass per style, composited by
         the mask's grey level (the conditional norms see the whole image in each pass).
         """
         cfg = self.config
+        if not styles:
+            raise UsageError("give at least one style image")
         prepared = self.prepare_content(content)
-        embeddings = [s if s.dim() == 1 else self.style_embedding(s, content) for s in styles]
-        own = self.style_embedding(content) if cfg.alpha < 1 else None  # the content seen as a style
+        embeddings = [s if s.dim() == 1 else self.represent_style(s, content) for s in styles]
+        own = self.represent_style(content) if cfg.alpha < 1 else None  # the content seen as a style
         if own is not None and self.smooth_moments is not None:
             (own,) = self.smooth_moments("content_embedding", own)
 
@@ -170,8 +196,6 @@ class MagentaStylizer:
 
 
 def load_stylizer(config: MagentaConfig | None = None, *, device: torch.device | str = "cpu") -> MagentaStylizer:
-    from .weights import load_predictor, load_transformer
-
     predictor, _ = load_predictor()
     transformer, _ = load_transformer()
     return MagentaStylizer(predictor, transformer, config, device=device)

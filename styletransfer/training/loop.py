@@ -30,25 +30,44 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from ..adain.decoder import Decoder, save_decoder
-from ..adain.losses import adain_losses
-from ..precision import check_precision
-from ..checkpoint import (LOG_NAME, PREVIEW_FOLDER, Checkpoint, append_log, list_checkpoints, load_checkpoint,
-                          prune_checkpoints, resolve_checkpoint, save_checkpoint, truncate_log)
-from ..data import (CONTENT_STREAM, STYLE_STREAM, ImageFolder, InfiniteSampler, PairDataset, PairSampler,
-                    derive_seed, make_loader, running_loader)
+from ..adain.decoder import Decoder, load_decoder, save_decoder
+from ..adain.losses import adain_losses, reconstruction_losses, style_balance
+from ..checkpoint import (
+    LOG_NAME,
+    PREVIEW_FOLDER,
+    Checkpoint,
+    append_log,
+    list_checkpoints,
+    load_checkpoint,
+    prune_checkpoints,
+    resolve_checkpoint,
+    save_checkpoint,
+    truncate_log,
+)
+from ..data import (
+    CONTENT_STREAM,
+    STYLE_STREAM,
+    ImageFolder,
+    InfiniteSampler,
+    PairDataset,
+    PairSampler,
+    derive_seed,
+    make_loader,
+    running_loader,
+)
 from ..devices import resolve_device
 from ..distributed import Distributed
 from ..encoder import VGGEncoder
 from ..errors import StyleTransferError, TrainingError, UsageError
-from .config import RUN_FIELDS, TrainConfig, flag
+from ..precision import check_precision
+from .config import RUN_FIELDS, STYLE_BALANCE_IMAGES, TrainConfig, flag
 from .signals import StopSignals
 
 FINAL_LOSS_WINDOW = 100  # the decoder file's final losses: mean over the last 100 iterations
 PREVIEW_COLUMNS = 4
 PREVIEW_PADDING = 2
 RATE_SMOOTHING = 0.9  # exponential smoothing of the images/s shown on the progress bar
-LOSS_NAMES = ("content", "style", "total")
+LOSS_NAMES = ("content", "style", "pixel", "total")
 
 
 def learning_rate(lr: float, decay: float, step: int) -> float:
@@ -97,8 +116,15 @@ class Throughput:
         return rate
 
 
-def _build_decoder(norm: str, seed: int) -> Decoder:
-    """A freshly initialised decoder, the same for a seed, leaving the global RNG untouched."""
+def _build_decoder(norm: str, seed: int, init: str | None = None) -> Decoder:
+    """A freshly initialised decoder, the same for a seed, leaving the global RNG untouched; or,
+    with ``init``, the decoder of that file (its norm must be ``norm``)."""
+    if init is not None:
+        decoder, _ = load_decoder(init)
+        if decoder.norm != norm:
+            raise UsageError(f"--init {init!r} is a decoder with norm {decoder.norm!r}, not --norm {norm!r}: "
+                             f"give --norm {decoder.norm}")
+        return decoder
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "decoder"))
         return Decoder(norm)
@@ -106,6 +132,8 @@ def _build_decoder(norm: str, seed: int) -> Decoder:
 
 class Trainer:
     """One training run: set up by the constructor (all checks before any work), run by ``run()``."""
+
+    command: str | None = None  # the command line, for the decoder files' headers
 
     def __init__(self, config: TrainConfig, *, encoder: VGGEncoder | None = None, resume: str | Path | None = None,
                  distributed: Distributed, device: torch.device, report: Callable[[str], None] | None = None) -> None:
@@ -194,7 +222,7 @@ class Trainer:
         self.start_iteration, self.seconds, self.last_saved = 0, 0.0, None
         self.recent: collections.deque = collections.deque(maxlen=FINAL_LOSS_WINDOW)
         if resumed is None:
-            self.decoder = _build_decoder(self.config.norm, self.config.seed)
+            self.decoder = _build_decoder(self.config.norm, self.config.seed, self.config.init)
         else:
             self.decoder, state = load_checkpoint(resumed[0])
             self._check_resumed_data(state)
@@ -204,9 +232,21 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(self.decoder, device_ids=ids)
         self.optimizer = torch.optim.Adam(self.decoder.parameters(), lr=self.config.lr)
+        self.layer_weights = self._style_balance()
         self.dtype = check_precision(self.config.precision, self.device)
         if resumed is not None:
             self._restore(state)
+
+    def _style_balance(self) -> dict[str, float] | None:
+        """The style loss's layer weights (``--style-balance rms``): from the folder's first style
+        images resized to the crop size, so a resumed run computes the same ones."""
+        if self.config.style_balance == "none":
+            return None
+        from ..imageio import load_image, resize_to
+
+        size = self.config.crop_size
+        images = torch.stack([resize_to(load_image(path), size, size) for path in self.style.files[:STYLE_BALANCE_IMAGES]])
+        return style_balance(self.encoder, images.to(self.device))
 
     def _check_resumed_data(self, state: dict) -> None:
         if not self.encoder.spec.same_weights(state.get("encoder", {})):
@@ -239,18 +279,27 @@ class Trainer:
         lr = learning_rate(config.lr, config.lr_decay, step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        losses = adain_losses(self.encoder, self.model, content, style, dtype=self.dtype)
-        total = config.content_weight * losses.content + config.style_weight * losses.style
-        stats = torch.stack([losses.content.detach(), losses.style.detach(), total.detach()]).double()  # (3,)
+        if config.objective == "reconstruction":
+            losses = reconstruction_losses(self.encoder, self.model, content, features=config.content_weight > 0,
+                                           dtype=self.dtype)
+            total = config.content_weight * losses.content + config.pixel_weight * losses.pixel
+        else:
+            losses = adain_losses(self.encoder, self.model, content, style, dtype=self.dtype,
+                                  layer_weights=self.layer_weights, identity=config.pixel_weight > 0)
+            total = config.content_weight * losses.content + config.style_weight * losses.style
+            if losses.pixel is not None:
+                total = total + config.pixel_weight * losses.pixel
+        pixel = losses.pixel if losses.pixel is not None else total.new_zeros(())
+        stats = torch.stack([losses.content.detach(), losses.style.detach(), pixel.detach(), total.detach()]).double()
         flag = torch.tensor([float(stop_requested)], dtype=torch.float64, device=stats.device)  # (1,)
-        reduced = self.dist.sum_(torch.cat([stats, flag]))  # (4,) summed over processes
-        values = (reduced[:3] / self.dist.world_size).tolist()
+        reduced = self.dist.sum_(torch.cat([stats, flag]))  # (5,) summed over processes
+        values = (reduced[:4] / self.dist.world_size).tolist()
         self._check_finite(step + 1, values)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
         record = {"iteration": step + 1, **dict(zip(LOSS_NAMES, values)), "lr": lr}
-        return record, losses.output.detach(), float(reduced[3]) > 0
+        return record, losses.output.detach(), float(reduced[4]) > 0
 
     def _check_finite(self, iteration: int, values: list[float]) -> None:
         for name, value in zip(LOSS_NAMES, values):
@@ -270,7 +319,12 @@ class Trainer:
         if recent:
             final = {"content": sum(c for c, _ in recent) / len(recent), "style": sum(s for _, s in recent) / len(recent),
                      "window": len(recent), "last_content": recent[-1][0], "last_style": recent[-1][1]}
-        return {"method": "adain", "encoder": self.encoder_info, "training": self.config.to_dict(),
+        from ..files import sha256_file
+
+        sources = {name: {"file": path, "sha256": sha256_file(path)} for name, path in
+                   (("init", self.config.init), ("manifest", self.config.manifest)) if path is not None}
+        return {"method": "adain", "encoder": self.encoder_info, "training": self.config.to_dict(), **sources,
+                "style_layer_weights": self.layer_weights, "command": self.command,
                 "iterations": iteration, "final_losses": final, "world_size": self.dist.world_size,
                 "data": {"content_images": len(self.content), "style_images": len(self.style)},
                 "torch": torch.__version__}
@@ -388,7 +442,7 @@ class Trainer:
 
 def train(config: TrainConfig, *, encoder: VGGEncoder | None = None, resume: str | Path | None = None,
           progress: bool = False, report: Callable[[str], None] | None = None, handle_signals: bool = True,
-          callback: Callable[[dict], None] | None = None) -> TrainResult:
+          callback: Callable[[dict], None] | None = None, command: str | None = None) -> TrainResult:
     """Train an AdaIN decoder; every check (flags, outputs, data, checkpoint) comes before any step.
 
     ``resume``: a checkpoint folder (its newest intact checkpoint) or a ``state_*.pt`` file; the
@@ -397,12 +451,14 @@ def train(config: TrainConfig, *, encoder: VGGEncoder | None = None, resume: str
     ``config.weights``. ``report`` receives one-line progress messages (process 0 only);
     ``callback`` receives each step's record. SIGINT/SIGTERM stop the run after the current step
     with a checkpoint (``result.interrupted``); a non-finite loss raises ``TrainingError``.
+    ``command``: the command line that started this call, recorded in every decoder file's header.
     """
     config = config.validate()
     distributed, device = Distributed.from_env(resolve_device(config.device))
     try:
         trainer = Trainer(config, encoder=encoder, resume=resume, distributed=distributed, device=device,
                           report=report)
+        trainer.command = command
         return trainer.run(progress=progress, handle_signals=handle_signals, callback=callback)
     finally:
         distributed.close()

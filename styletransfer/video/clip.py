@@ -21,7 +21,7 @@ from torch import Tensor
 from .. import color
 from ..errors import UsageError
 from ..imageio import resize_to
-from ..realtime import pad_to_multiple
+from ..realtime import Stylizer
 from .io import TranscodeResult, transcode
 from .temporal import DEFAULT_BLEND, DEFAULT_MOMENTUM, TemporalFilter
 
@@ -48,10 +48,9 @@ class VideoConfig:
 
 
 class ClipStylizer:
-    """Clips through one feed-forward stylizer (anything with ``stylize(content, styles, mask=)``
-    and a config with ``preserve_color`` and ``crop``)."""
+    """Clips through one feed-forward :class:`~styletransfer.realtime.Stylizer`."""
 
-    def __init__(self, stylizer, config: VideoConfig | None = None) -> None:
+    def __init__(self, stylizer: Stylizer, config: VideoConfig | None = None) -> None:
         self.stylizer = stylizer
         self.config = (config or VideoConfig()).validate()
 
@@ -77,14 +76,14 @@ class ClipStylizer:
             if not represented:
                 represented.extend(styles(frame))
                 if temporal is not None:
-                    _check_whole_frames(stylizer, frame)
+                    stylizer.check_temporal(frame)  # e.g. frames Magenta would tile
             return one(frame) if temporal is None else temporal(frame, one)
 
         with temporal or nullcontext():
             return transcode(source, target, process, crf=cfg.crf, metadata=metadata, progress=progress)
 
 
-def _fixed_style(stylizer):
+def _fixed_style(stylizer: Stylizer) -> Stylizer:
     """The stylizer the frames go through. With a colour preservation that changes the style
     (coral, histogram) the styles were matched once, to the first frame, so the frames take them
     as they are: a shallow copy (the same networks) whose config leaves that stage out."""
@@ -93,17 +92,3 @@ def _fixed_style(stylizer):
     fixed = copy.copy(stylizer)
     fixed.config = dataclasses.replace(stylizer.config, preserve_color=color.NONE)
     return fixed
-
-
-def _check_whole_frames(stylizer, frame: Tensor) -> None:
-    """Magenta's tiled path normalises its expand layers with statistics streamed over tiles,
-    which the running statistics do not reach: with ``--temporal`` frames go whole."""
-    from ..magenta.networks import TRANSFORMER_STRIDE
-    from ..magenta.stylizer import MagentaStylizer
-
-    if not isinstance(stylizer, MagentaStylizer):
-        return
-    padded = pad_to_multiple(stylizer.prepare_content(frame).unsqueeze(0), TRANSFORMER_STRIDE)  # (1, 3, H', W')
-    if stylizer.tile_size(*padded.shape[-2:]):
-        raise UsageError(f"--temporal smooths the statistics of whole frames, and these {frame.shape[-1]}x"
-                         f"{frame.shape[-2]} frames would be tiled: pass --tile-size 0 (or a smaller --content-size)")

@@ -7,8 +7,17 @@ to relu4_1, whitening and colouring with the style's mean and covariance, the Ad
   two regions, exact output size, colour preservation).
 """
 
-from .functional import (WCT_EPS, WCT_LAYER, apply_affine, colouring_matrix, feature_moments, wct, wct_affine,
-                         whiten, whitening_matrix)
+from .functional import (
+                         WCT_EPS,
+                         WCT_LAYER,
+                         apply_affine,
+                         colouring_matrix,
+                         feature_moments,
+                         wct,
+                         wct_affine,
+                         whiten,
+                         whitening_matrix,
+)
 from .stylizer import WCTConfig, WCTStatistics, WCTStylizer, masked_wct, mix_statistics
 
 __all__ = ["WCT_EPS", "WCT_LAYER", "WCTConfig", "WCTStatistics", "WCTStylizer", "apply_affine", "colouring_matrix",

@@ -14,7 +14,7 @@ and shares AdaIN's handling of inputs, with WCT's statistics (μ, Σ) in place o
 * spatial control: a mask (white = foreground) at the feature size splits the content features
   into two regions; each region is whitened with its own (μ, Σ) and coloured with its style's;
 * exact output size: the content is reflect-padded to a multiple of 8 and the output cropped back;
-* style statistics computed once and reused (:meth:`WCTStylizer.style_statistics`);
+* style statistics computed once and reused (:meth:`WCTStylizer.represent_style`);
 * colour preservation from :mod:`styletransfer.color`; channels-last and bfloat16 networks as
   AdaIN runs them (:func:`~styletransfer.adain.stylizer.compute_model`); features are taken in
   float32 and their moments in float64 whatever the networks' precision.
@@ -106,11 +106,11 @@ class WCTStylizer(DecoderStylizer):
     """One encoder–decoder pair with one config, ready to stylise many content images with WCT."""
 
     label = "WCT"
-    statistics_type = WCTStatistics
+    representation_type = WCTStatistics
 
     def __init__(self, model: AdaINModel, config: WCTConfig | None = None, *,
-                 device: torch.device | str = "cpu") -> None:
-        super().__init__(model, config or WCTConfig(), device=device)
+                 device: torch.device | str = "cpu", decoder_info: dict | None = None) -> None:
+        super().__init__(model, config or WCTConfig(), device=device, decoder_info=decoder_info)
 
     def _statistics(self, prepared_style: Tensor) -> WCTStatistics:
         return WCTStatistics(*feature_moments(self._encode(prepared_style.unsqueeze(0))))  # (1, C), (1, C, C)

@@ -120,8 +120,6 @@ def _prepare_inputs(job: Job, reader: FormReader, samples: Samples, settings: Se
 def create_app(settings: ServerSettings, *, run: Callable[[Job, ServerSettings], dict] = run_job) -> FastAPI:
     """The application for ``settings``; ``run`` does one job (tests may pass another)."""
     samples = Samples(settings.samples)
-    static = static_files()
-    options = page_options(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -136,7 +134,14 @@ def create_app(settings: ServerSettings, *, run: Callable[[Job, ServerSettings],
 
     app = FastAPI(title="styletransfer", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(SecurityHeaders)
+    _add_error_handlers(app)
+    _add_page_routes(app, static_files(), page_options(settings), samples)
+    _add_job_routes(app, settings, samples)
+    return app
 
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every failure answers with one JSON error line; internal errors are logged, not shown."""
     @app.exception_handler(StyleTransferError)
     async def _refused(request: Request, failure: StyleTransferError):
         return error(status_of(failure), str(failure))
@@ -156,15 +161,9 @@ def create_app(settings: ServerSettings, *, run: Callable[[Job, ServerSettings],
         log.error("%s %s failed", request.method, request.url.path, exc_info=failure)
         return error(500, INTERNAL_ERROR)
 
-    def queue_of(request: Request) -> JobQueue:
-        return request.app.state.queue
 
-    def job_of(request: Request, job_id: str) -> Job:
-        job = queue_of(request).get(job_id)
-        if job is None:
-            raise HTTPException(404, "unknown job (ids are kept until the server stops or drops its oldest results)")
-        return job
-
+def _add_page_routes(app: FastAPI, static: dict, options: dict, samples: Samples) -> None:
+    """The page, its static files, the options it offers and the sample images."""
     @app.get("/")
     async def index():
         body, media_type = static["index.html"]
@@ -192,15 +191,29 @@ def create_app(settings: ServerSettings, *, run: Callable[[Job, ServerSettings],
             raise HTTPException(404, "unknown sample")
         return FileResponse(sample.path)
 
+
+def _queue_of(request: Request) -> JobQueue:
+    return request.app.state.queue
+
+
+def _job_of(request: Request, job_id: str) -> Job:
+    job = _queue_of(request).get(job_id)
+    if job is None:
+        raise HTTPException(404, "unknown job (ids are kept until the server stops or drops its oldest results)")
+    return job
+
+
+def _add_job_routes(app: FastAPI, settings: ServerSettings, samples: Samples) -> None:
+    """Submitting, following, cancelling and downloading jobs."""
     @app.get("/api/jobs")
     async def list_jobs(request: Request):
         session, _ = _session(request)
-        jobs = queue_of(request).jobs_of(session)
-        return {"jobs": [job.state(since=len(job.points)) for job in jobs], "queue": queue_of(request).counts()}
+        jobs = _queue_of(request).jobs_of(session)
+        return {"jobs": [job.state(since=len(job.points)) for job in jobs], "queue": _queue_of(request).counts()}
 
     @app.post("/api/jobs", status_code=202)
     async def submit(request: Request):
-        queue = queue_of(request)
+        queue = _queue_of(request)
         session, new = _session(request)
         job = queue.reserve(session)  # a busy server answers at once, before reading the upload
         try:
@@ -226,18 +239,18 @@ def create_app(settings: ServerSettings, *, run: Callable[[Job, ServerSettings],
 
     @app.get("/api/jobs/{job_id}")
     async def get_job(request: Request, job_id: str):
-        return job_of(request, job_id).state()
+        return _job_of(request, job_id).state()
 
     @app.post("/api/jobs/{job_id}/cancel")
     async def cancel_job(request: Request, job_id: str):
-        job = job_of(request, job_id)
-        queue_of(request).cancel(job)
+        job = _job_of(request, job_id)
+        _queue_of(request).cancel(job)
         return job.state()
 
     @app.get("/api/jobs/{job_id}/events")
     async def job_events(request: Request, job_id: str):
         """Server-sent events: the job's state whenever it changes (new loss points only), until it ends."""
-        job, queue = job_of(request, job_id), queue_of(request)
+        job, queue = _job_of(request, job_id), _queue_of(request)
 
         async def stream():
             sent, version = 0, -1
@@ -258,12 +271,10 @@ def create_app(settings: ServerSettings, *, run: Callable[[Job, ServerSettings],
 
     @app.get("/api/jobs/{job_id}/files/{name}")
     async def job_file(request: Request, job_id: str, name: str, download: bool = False):
-        job = job_of(request, job_id)
+        job = _job_of(request, job_id)
         path = job.files.get(name)
         if path is None:
             raise HTTPException(404, "no such file in this job")
         filename = f"styletransfer-{job.summary.get('method', 'result')}-{job.id[:8]}.png" if name == RESULT else name
         return FileResponse(path, filename=filename if download else None,
                             content_disposition_type="attachment" if download else "inline")
-
-    return app

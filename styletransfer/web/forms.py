@@ -1,8 +1,9 @@
 """A request's form fields → a validated job, and what the page offers: pure functions.
 
 Choices and defaults come from where the CLI takes them: the ``METHODS`` and ``STYLE_LOSSES``
-registries, the encoder sources, the colour-preservation choices, ``StylizeConfig`` and the
-feed-forward configs. Every refusal is a ``UsageError`` whose message the page shows as it is.
+registries, the encoder sources, the colour-preservation choices, ``StylizeConfig`` and each
+method's config (its entry builds it; the config checks the values, as for the CLI). Every
+refusal is a ``UsageError`` whose message the page shows as it is.
 """
 
 from __future__ import annotations
@@ -12,22 +13,18 @@ from dataclasses import dataclass, replace
 from typing import Mapping
 
 from .. import color
-from ..adain.stylizer import AdaINConfig
-from ..cli.params import parse_loss_list
 from ..compare import CompareConfig, select_methods
 from ..errors import UsageError
 from ..losses import STYLE_LOSSES
-from ..magenta.stylizer import MagentaConfig
 from ..methods import METHODS
 from ..optimize import StylizeConfig
+from ..parsing import parse_loss_list
 from ..registry import did_you_mean
-from ..wct.stylizer import WCTConfig
 from ..weights import ENCODER_SOURCES
 from .settings import ServerSettings
 
 KINDS = ("stylize", "compare")
 FIRST_METHOD = "magenta"  # the page's first choice: a result in about a second, no download
-FEEDFORWARD_CONFIGS = {"magenta": MagentaConfig, "adain": AdaINConfig, "wct": WCTConfig}
 FIELDS = ("kind", "method", "losses", "weights", "size", "steps", "alpha", "preserve_color", "methods",
           "content_sample", "style_sample")
 MAX_FIELD_CHARS = 2000
@@ -40,8 +37,11 @@ class JobRequest:
     kind: str  # "stylize" or "compare"
     method: str  # a METHODS name; "compare" for a comparison
     weights: str  # an encoder source the server offers (never a path from the request)
-    preserve_color: str
-    config: object  # StylizeConfig, MagentaConfig, AdaINConfig, WCTConfig or CompareConfig
+    config: object  # the method's config (StylizeConfig, MagentaConfig, ...) or a CompareConfig
+
+    @property
+    def preserve_color(self) -> str:
+        return getattr(self.config, "preserve_color", color.NONE)  # a comparison preserves none
 
     @property
     def planned_steps(self) -> int | None:
@@ -63,25 +63,30 @@ def encoder_choices(settings: ServerSettings) -> list[str]:
     return list(dict.fromkeys([settings.weights, *ENCODER_SOURCES.names()]))
 
 
+def page_methods() -> list[str]:
+    """The methods the page offers: those that take the uploaded style image (not cin, whose
+    styles are built in: the CLI's ``--method cin --style-index``)."""
+    return [name for name, method in METHODS.items() if method.style_images]
+
+
 def available_methods(settings: ServerSettings) -> list[str]:
-    return [name for name, method in METHODS.items() if settings.decoder is not None or not method.needs_decoder]
+    return [name for name in page_methods() if settings.decoder is not None or not METHODS.get(name).needs_decoder]
 
 
 def page_options(settings: ServerSettings) -> dict:
     """Everything the page's form is built from."""
-    base = StylizeConfig()
-    feedforward = MagentaConfig()
+    base, first = StylizeConfig(), METHODS.get(FIRST_METHOD)
     return {
         "methods": [{"name": name, "summary": method.summary, "feedforward": method.feedforward,
                      "needs_decoder": method.needs_decoder, "available": name in available_methods(settings)}
-                    for name, method in METHODS.items()],
+                    for name, method in METHODS.items() if name in page_methods()],
         "first_method": FIRST_METHOD,
         "losses": STYLE_LOSSES.names(),
         "weights": encoder_choices(settings),
         "preserve_color": color.choices(),
         "compare_methods": list(select_methods(decoder=settings.decoder is not None)),
         "defaults": {"weights": settings.weights, "size": base.scales[-1], "steps": base.steps,
-                     "alpha": feedforward.alpha, "preserve_color": feedforward.preserve_color,
+                     "alpha": first.default("alpha"), "preserve_color": first.default("preserve_color"),
                      "losses": loss_text(base.losses)},
         "limits": {"max_size": settings.max_size, "max_steps": settings.max_steps,
                    "max_upload_bytes": settings.max_upload_bytes, "max_pixels": settings.max_pixels,
@@ -94,8 +99,9 @@ def _text(fields: Mapping[str, str], name: str, default: str) -> str:
     return default if value is None or not value.strip() else value.strip()
 
 
-def _number(fields: Mapping[str, str], name: str, default, kind: type, low, high):
-    """``fields[name]`` as ``kind`` within [low, high]; the default when absent or empty."""
+def _number(fields: Mapping[str, str], name: str, default, kind: type, low=None, high=None):
+    """``fields[name]`` as ``kind``, within [low, high] when given (the page's limits; a config
+    checks its own ranges); the default when absent or empty."""
     text = fields.get(name)
     if text is None or not text.strip():
         return default
@@ -103,7 +109,7 @@ def _number(fields: Mapping[str, str], name: str, default, kind: type, low, high
         value = kind(text.strip())
     except ValueError:
         raise UsageError(f"{name}: {text[:40]!r} is not {'a whole number' if kind is int else 'a number'}") from None
-    if not math.isfinite(value) or not low <= value <= high:
+    if low is not None and not (math.isfinite(value) and low <= value <= high):
         raise UsageError(f"{name} must be between {low:g} and {high:g}, got {text[:40]}")
     return value
 
@@ -137,14 +143,18 @@ def parse_job(fields: Mapping[str, str], settings: ServerSettings) -> JobRequest
         only = [name.strip() for name in _text(fields, "methods", "").split(",") if name.strip()] or None
         methods = select_methods(only=only, decoder=settings.decoder is not None)
         config = CompareConfig(stylize=optimize, methods=methods).validate()
-        return JobRequest(kind, "compare", weights, color.NONE, config)
-    method = _text(fields, "method", FIRST_METHOD)
-    if METHODS.get(method).needs_decoder and settings.decoder is None:
-        raise UsageError(f"method {method} needs an AdaIN decoder: start the server with --decoder PATH")
-    if METHODS.get(method).feedforward:
-        alpha = _number(fields, "alpha", MagentaConfig().alpha, float, 0.0, 1.0)
-        config = FEEDFORWARD_CONFIGS[method](alpha=alpha, preserve_color=preserve_color, content_size=size).validate()
+        return JobRequest(kind, "compare", weights, config)
+    method = METHODS.get(_text(fields, "method", FIRST_METHOD))
+    if not method.style_images:
+        raise UsageError(f"method {method.name} has its styles built in and takes no style image; the page runs "
+                         f"{', '.join(page_methods())}: use the command line (styletransfer stylize --method "
+                         f"{method.name})")
+    if method.needs_decoder and settings.decoder is None:
+        raise UsageError(f"method {method.name} needs an AdaIN decoder: start the server with --decoder PATH")
+    if method.feedforward:
+        config = method.make_config(alpha=_number(fields, "alpha", None, float), preserve_color=preserve_color,
+                                    content_size=size).validate()
     else:
         losses = parse_loss_list(_text(fields, "losses", loss_text(base.losses)))
-        config = replace(optimize, losses=losses).validate()
-    return JobRequest(kind, method, weights, preserve_color, config)
+        config = replace(optimize, losses=losses, preserve_color=preserve_color).validate()
+    return JobRequest(kind, method.name, weights, config)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from reference_nets import pytorch_adain_vgg, randomize_
 from styletransfer.adain import Decoder
+from tests.helpers.reference_nets import pytorch_adain_vgg, randomize_
 
 OUTPUT_MEAN, OUTPUT_STD = 0.5, 0.25  # calibrated decoders put most pixels inside (0, 1)
 ADAIN_ENCODER_CHILDREN = 31  # pytorch-AdaIN's vgg[:31] ends at relu4_1

@@ -1,6 +1,6 @@
 """Run the ``styletransfer train`` command in one torchrun process and keep this rank's decoder.
 
-    torchrun --standalone --nproc-per-node 2 tests/ddp_worker.py OUT_DIR train --content-dir ...
+    torchrun --standalone --nproc-per-node 2 tests/helpers/ddp_worker.py OUT_DIR train --content-dir ...
 
 Every rank writes ``OUT_DIR/rank{RANK}.pt`` (its decoder's state dict) and
 ``OUT_DIR/rank{RANK}_gradients.pt`` (the averaged gradient each step applied), so a test can check
@@ -15,8 +15,8 @@ import sys
 import torch
 
 import styletransfer.training as training
-from gradient_log import recorded_gradients
 from styletransfer.cli import main
+from tests.helpers.gradient_log import recorded_gradients
 
 
 def run(out_dir: str, args: list[str]) -> int:

@@ -1,0 +1,285 @@
+"""Dense optical flow between frames, backward warping, occlusion masks and the warping error.
+
+Pure functions on tensors: frames are (3, H, W) RGB in [0, 1] (or (C, H, W) for what is warped),
+flows are (2, H, W) float32 in pixels, channel 0 the x (column) and channel 1 the y (row)
+displacement; masks are (1, H, W) in the frame's dtype, 1 where the statement holds.
+
+**One convention everywhere** (the backward flow of frame t): the flow from ``previous`` to
+``current`` is the field w with
+
+    current(p) ≈ previous(p + w(p))          for every pixel p = (x, y) of ``current``,
+
+so the content at p in frame t was at p + w(p) in frame t − 1; :func:`warp` pulls the previous
+frame (or the previous *output*) onto the current frame's grid with it, warp(I_{t−1}, w) ≈ I_t.
+:func:`optical_flow` ``(previous, current)`` gives this w; with the arguments swapped it gives the
+forward flow f of frame t − 1, previous(q) ≈ current(q + f(q)). (In Ruder et al.'s notation w is
+their backward flow ŵ and f their forward flow w.) A camera panning right by d pixels a frame has
+w = (+d, 0) everywhere, as :func:`styletransfer.video.flicker.pan`'s step does.
+
+* :func:`optical_flow`: OpenCV's DIS (Kroeger et al. 2016) on the frames' grey levels, on the CPU
+  (``opencv-python-headless``, imported only when a flow is computed).
+* :func:`warp`: bilinear backward warping with a validity mask (samples outside the frame).
+* :func:`same_surface`: Ruder et al. 2016's forward–backward consistency check and motion
+  boundaries; 1 where warp(previous) shows the same surface as the current frame.
+* :func:`warping_error`, :func:`clip_warping_error`: Lai et al. 2018's E_warp.
+* :func:`pair_motion` (one pair), :func:`clip_motion` (a clip): flow, mask and scene cut together.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import UsageError
+from ..registry import did_you_mean
+from .io import INSTALL_HINT, VideoError
+
+# DIS presets by name → the OpenCV constant's name (cv2 is imported lazily, so no values here).
+# FAST and ULTRAFAST stop at half resolution (finest scale 2) and upsample; MEDIUM refines at
+# full resolution with larger patches. FAST is the default: on the synthetic clips of the tests
+# (64x64) it is the most accurate of the three on pans, zooms and rotations and, unlike MEDIUM,
+# it follows a small object over a still background (see tests/test_video_flow.py).
+PRESETS = {
+    "ultrafast": "DISOPTICAL_FLOW_PRESET_ULTRAFAST",
+    "fast": "DISOPTICAL_FLOW_PRESET_FAST",
+    "medium": "DISOPTICAL_FLOW_PRESET_MEDIUM",
+}
+DEFAULT_PRESET = "fast"
+GREY_LEVELS = 255  # the largest 8-bit grey level: DIS works on uint8 grey images
+
+# Ruder et al. 2016's occlusion and motion-boundary rules (Lai et al. 2018 mask E_warp with them).
+OCCLUSION_RELATIVE, OCCLUSION_ABSOLUTE = 0.01, 0.5  # |f̃ + w|² > 0.01(|f̃|² + |w|²) + 0.5 (px²)
+BOUNDARY_RELATIVE, BOUNDARY_ABSOLUTE = 0.01, 0.002  # |∇u|² + |∇v|² > 0.01|w|² + 0.002
+INSIDE_SLACK = 1e-3  # px: a sample this far past the outermost pixel centre still counts as inside
+
+# Scene cuts: a pixel is explained when it is on the same surface (below) and warp(previous)
+# matches it within CUT_TOLERANCE (mean |Δ| over RGB in [0, 1], as temporal.MATCH_TOLERANCE);
+# two frames belong to different shots when less than CUT_EXPLAINED of the picture is explained.
+# Within a shot the unexplained part is what motion uncovered or moved out of view, plus the
+# motion boundaries: 9–21% on the synthetic clips of the tests; half the picture would take a
+# pan of half a frame per frame, where little is left to carry over anyway. Across a cut DIS
+# still matches grey levels somewhere, but the consistency check and the colours reject nearly
+# all of it (0.2% explained on the test's cut). Half the picture sits far from both.
+CUT_TOLERANCE = 0.1
+CUT_EXPLAINED = 0.5
+
+
+def _cv2():
+    """The ``cv2`` module, or a one-line error naming the extra that installs it."""
+    try:
+        import cv2
+    except ImportError:
+        raise VideoError(f"optical flow needs OpenCV, which is not installed: {INSTALL_HINT}") from None
+    return cv2
+
+
+def _dis(preset: str):
+    if preset not in PRESETS:
+        raise UsageError(f"unknown flow preset {preset!r}{did_you_mean(preset, PRESETS)}: "
+                         f"choose from {', '.join(PRESETS)}")
+    cv2 = _cv2()
+    return cv2.DISOpticalFlow_create(getattr(cv2, PRESETS[preset]))
+
+
+def _grey(frame: Tensor) -> np.ndarray:
+    """(3, H, W) RGB or (1, H, W) in [0, 1] → (H, W) uint8 grey levels (OpenCV's Rec. 601 weights)."""
+    pixels = (frame.detach().float().clamp(0, 1) * GREY_LEVELS + 0.5).to(torch.uint8)  # (C, H, W)
+    array = np.ascontiguousarray(pixels.permute(1, 2, 0).cpu().numpy())  # (H, W, C)
+    if array.shape[-1] == 1:
+        return array[..., 0]
+    cv2 = _cv2()
+    return cv2.cvtColor(array, cv2.COLOR_RGB2GRAY)
+
+
+def optical_flow(previous: Tensor, current: Tensor, preset: str = DEFAULT_PRESET) -> Tensor:
+    """The (2, H, W) float32 flow w in pixels, (x, y), with current(p) ≈ previous(p + w(p)):
+    DIS on the grey levels of two (3, H, W) frames of one size. Swap the arguments for the
+    forward flow. On the frames' device (computed on the CPU)."""
+    if previous.shape != current.shape:
+        raise UsageError(f"optical flow needs frames of one size, got {tuple(previous.shape)} and {tuple(current.shape)}")
+    # DIS calc(I0, I1) returns w with I0(p) ≈ I1(p + w(p)): I0 is the frame whose grid w lives on.
+    flow = _dis(preset).calc(_grey(current), _grey(previous), None)  # (H, W, 2)
+    return torch.from_numpy(flow).permute(2, 0, 1).contiguous().to(current.device)  # (2, H, W)
+
+
+# --- warping -------------------------------------------------------------------------------------
+
+
+def pixel_grid(height: int, width: int, *, dtype=torch.float32, device=None) -> Tensor:
+    """(2, H, W): each pixel's own (x, y) coordinates, pixel centres at integers."""
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=dtype, device=device),
+                            torch.arange(width, dtype=dtype, device=device), indexing="ij")
+    return torch.stack([xs, ys])  # (2, H, W)
+
+
+def inside(points: Tensor, height: int, width: int) -> Tensor:
+    """(…, 1, H', W') bool: which of the (…, 2, H', W') (x, y) ``points`` lie between the outermost
+    pixel centres of an H x W frame, 0 ≤ x ≤ W − 1 and 0 ≤ y ≤ H − 1 (within :data:`INSIDE_SLACK`)."""
+    x, y = points[..., 0:1, :, :], points[..., 1:2, :, :]
+    return (x >= -INSIDE_SLACK) & (x <= width - 1 + INSIDE_SLACK) & (y >= -INSIDE_SLACK) & (y <= height - 1 + INSIDE_SLACK)
+
+
+def sample(image: Tensor, points: Tensor) -> tuple[Tensor, Tensor]:
+    """Bilinear samples of ``image`` (C, H, W) or (N, C, H, W) at ``points`` (2, H', W') or
+    (N, 2, H', W'), absolute (x, y) pixel coordinates with pixel centres at integers, and a mask
+    (1, H', W') (or (N, 1, H', W')) of the points :func:`inside` the frame: between the outermost
+    pixel centres, where bilinear interpolation uses the picture's own pixels only.
+
+    Outside, the value is the nearest border pixel's (``padding_mode="border"``: no dark rim
+    leaks into neighbouring samples); the mask says not to trust it. ``align_corners=True`` maps
+    the normalised −1 and 1 to the centres of the first and last pixels, which is the same
+    pixel-centre convention as the flow: x_norm = 2x / (W − 1) − 1."""
+    batched = image.dim() == 4
+    images = image if batched else image.unsqueeze(0)  # (N, C, H, W)
+    points = (points if points.dim() == 4 else points.unsqueeze(0)).to(images.dtype)  # (N, 2, H', W')
+    height, width = images.shape[-2:]
+    x, y = points[:, 0], points[:, 1]  # (N, H', W') each
+    grid = torch.stack([2 * x / max(width - 1, 1) - 1, 2 * y / max(height - 1, 1) - 1], dim=-1)  # (N, H', W', 2)
+    grid = grid.expand(images.shape[0], *grid.shape[1:])
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=True)  # (N, C, H', W')
+    valid = inside(points, height, width).to(images.dtype).expand(images.shape[0], -1, -1, -1)  # (N, 1, H', W')
+    return (out, valid) if batched else (out[0], valid[0])
+
+
+def warp(image: Tensor, flow: Tensor) -> tuple[Tensor, Tensor]:
+    """Backward warping: out(p) = image(p + flow(p)), bilinear, with the mask of the samples that
+    fall inside the frame (see :func:`sample`). ``image`` (C, H, W) or (N, C, H, W), ``flow``
+    (2, H, W) or (N, 2, H, W) on the same grid. With the flow of :func:`optical_flow`
+    ``(previous, current)``, ``warp(previous, flow)`` is the previous frame moved onto the current one."""
+    if image.shape[-2:] != flow.shape[-2:]:
+        raise UsageError(f"warp: image {tuple(image.shape)} and flow {tuple(flow.shape)} differ in size")
+    points = pixel_grid(*flow.shape[-2:], dtype=flow.dtype, device=flow.device) + flow  # (…, 2, H, W)
+    return sample(image, points)
+
+
+# --- occlusion (Ruder et al. 2016) ---------------------------------------------------------------
+
+
+def _squared_norm(flow: Tensor) -> Tensor:
+    """(…, 2, H, W) → (…, 1, H, W): |w|² = u² + v²."""
+    return flow.pow(2).sum(dim=-3, keepdim=True)
+
+
+def occluded(flow: Tensor, forward: Tensor) -> Tensor:
+    """Disocclusions of the current frame, (1, H, W) bool: ``flow`` w is the current frame's
+    backward flow (:func:`optical_flow` ``(previous, current)``), ``forward`` f the previous
+    frame's forward flow (``(current, previous)``). Where the surface at p was visible in both
+    frames, following w to the previous frame and f back returns to p: f̃ = warp(f, w) ≈ −w.
+    Occluded where
+
+        |f̃ + w|² > 0.01 (|f̃|² + |w|²) + 0.5
+
+    (Ruder et al.'s |w̃ + ŵ|² > 0.01(|w̃|² + |ŵ|²) + 0.5, their ŵ our w, their w̃ our f̃)."""
+    returned, _ = warp(forward, flow)  # (2, H, W): f̃(p) = f(p + w(p))
+    disagreement = _squared_norm(returned + flow)
+    return disagreement > OCCLUSION_RELATIVE * (_squared_norm(returned) + _squared_norm(flow)) + OCCLUSION_ABSOLUTE
+
+
+def motion_boundaries(flow: Tensor) -> Tensor:
+    """(1, H, W) bool: where the (2, H, W) flow w = (u, v) changes fast,
+
+        |∇u|² + |∇v|² > 0.01 |w|² + 0.002,
+
+    the gradients by forward differences (0 on the last column and row)."""
+    dx = torch.zeros_like(flow)
+    dy = torch.zeros_like(flow)
+    dx[..., :, :-1] = flow[..., :, 1:] - flow[..., :, :-1]  # (2, H, W): ∂u/∂x, ∂v/∂x
+    dy[..., :-1, :] = flow[..., 1:, :] - flow[..., :-1, :]  # (2, H, W): ∂u/∂y, ∂v/∂y
+    gradient = _squared_norm(dx) + _squared_norm(dy)  # (1, H, W)
+    return gradient > BOUNDARY_RELATIVE * _squared_norm(flow) + BOUNDARY_ABSOLUTE
+
+
+def same_surface(flow: Tensor, forward: Tensor) -> Tensor:
+    """(1, H, W) float32, 1 where warp(previous, ``flow``) shows the same surface as the current
+    frame: not :func:`occluded`, not on :func:`motion_boundaries` and sampled inside the frame
+    (Ruder et al.'s weights c, plus the frame's edge). ``flow`` and ``forward`` as for :func:`occluded`."""
+    height, width = flow.shape[-2:]
+    sampled = inside(pixel_grid(height, width, dtype=flow.dtype, device=flow.device) + flow, height, width)
+    return (sampled & ~occluded(flow, forward) & ~motion_boundaries(flow)).float()  # (1, H, W)
+
+
+# --- the warping error (Lai et al. 2018) ---------------------------------------------------------
+
+
+def warping_error(previous: Tensor, current: Tensor, flow: Tensor, mask: Tensor) -> float:
+    """E_warp of one pair: (1/Σ M) Σ_p M(p) ‖O_t(p) − warp(O_{t−1}, w)(p)‖², with ``previous``
+    O_{t−1} and ``current`` O_t (C, H, W) in [0, 1], ``flow`` w and ``mask`` M (1, H, W) from the
+    INPUT frames; ‖·‖² sums the squared differences over the channels (so a pixel contributes at
+    most C = 3). NaN when the mask is empty (nothing to compare)."""
+    moved, _ = warp(previous.float(), flow)  # (C, H, W); same_surface's mask leaves out samples outside
+    squared = (current.float() - moved).pow(2).sum(dim=0, keepdim=True)  # (1, H, W)
+    total = float(mask.sum())
+    return float((squared * mask).sum()) / total if total > 0 else math.nan
+
+
+@dataclass
+class Motion:
+    """The motion between two input frames: the backward ``flow`` (2, H, W) of the current frame,
+    the ``mask`` (1, H, W) of :func:`same_surface`, the fraction of the picture ``explained`` by
+    them (same surface and the colours match within :data:`CUT_TOLERANCE`) and whether the pair
+    is a scene ``cut`` (explained < :data:`CUT_EXPLAINED`: nothing should be carried across)."""
+
+    flow: Tensor
+    mask: Tensor
+    explained: float
+    cut: bool
+
+
+def pair_motion(previous: Tensor, current: Tensor, preset: str = DEFAULT_PRESET) -> Motion:
+    """Flow both ways between two (3, H, W) input frames, the same-surface mask and the cut test."""
+    flow = optical_flow(previous, current, preset)
+    mask = same_surface(flow, optical_flow(current, previous, preset))  # (1, H, W)
+    moved, _ = warp(previous.float(), flow)  # (3, H, W)
+    matches = (current.float() - moved).abs().mean(dim=0, keepdim=True) < CUT_TOLERANCE  # (1, H, W)
+    explained = float((mask * matches).mean())
+    return Motion(flow, mask, explained, explained < CUT_EXPLAINED)
+
+
+def clip_motion(frames: Sequence[Tensor], preset: str = DEFAULT_PRESET) -> list[Motion]:
+    """:func:`pair_motion` of every consecutive pair of input frames (len(frames) − 1 of them)."""
+    return [pair_motion(before, after, preset) for before, after in zip(frames[:-1], frames[1:])]
+
+
+@dataclass
+class WarpingError:
+    """E_warp of a clip: ``pairs`` one value per consecutive pair, ``cuts`` which pairs span a
+    scene cut, ``mean`` the mean over the pairs within a shot (a cut is not a flicker; NaN when
+    every pair is a cut)."""
+
+    pairs: list[float]
+    cuts: list[bool]
+
+    @property
+    def mean(self) -> float:
+        kept = [value for value, cut in zip(self.pairs, self.cuts) if not cut]
+        return sum(kept) / len(kept) if kept else math.nan
+
+
+def warping_errors(outputs: Sequence[Tensor], motions: Sequence[Motion]) -> WarpingError:
+    """E_warp of the output frames with the input clip's :func:`clip_motion` (compute that once
+    and measure several outputs, and the input clip itself, with it)."""
+    if len(outputs) != len(motions) + 1:
+        raise UsageError(f"{len(outputs)} output frames need {len(outputs) - 1} motions, got {len(motions)}")
+    pairs = [warping_error(before, after, m.flow, m.mask) for before, after, m in zip(outputs[:-1], outputs[1:], motions)]
+    return WarpingError(pairs, [m.cut for m in motions])
+
+
+def clip_warping_error(inputs: Sequence[Tensor], outputs: Sequence[Tensor] | None = None,
+                       preset: str = DEFAULT_PRESET) -> WarpingError:
+    """Lai et al. 2018's warping error of ``outputs`` (O_t, e.g. the stylised frames), with flow and
+    masks computed on the ``inputs`` (I_t, the clip's own frames); without ``outputs``, of the
+    input clip itself: the floor a stylisation of the clip can be compared with.
+
+        E_warp = mean over t of (1/Σ M_t) Σ_p M_t(p) ‖O_t(p) − warp(O_{t−1}, w_t)(p)‖²"""
+    outputs = inputs if outputs is None else outputs
+    if len(outputs) != len(inputs):
+        raise UsageError(f"{len(inputs)} input frames but {len(outputs)} output frames")
+    if len(inputs) < 2:
+        raise UsageError("the warping error needs at least two frames")
+    return warping_errors(outputs, clip_motion(inputs, preset))
