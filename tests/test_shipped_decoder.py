@@ -76,9 +76,9 @@ def test_the_shipped_decoder_gives_a_photo_back_and_transfers_a_painting():
     above a random decoder's ~6 dB, and alpha 1 moves the photo's colour statistics toward the
     painting's."""
     from styletransfer import load_encoder
+    from styletransfer.ablate.data import ASSETS
     from styletransfer.adain.decoder import pair_with
     from styletransfer.adain.stylizer import AdaINConfig, AdaINStylizer
-    from styletransfer.ablate.data import ASSETS
     from styletransfer.imageio import load_image, resize_edge
 
     encoder = load_encoder()
