@@ -300,7 +300,8 @@ def test_cli_exit_codes_and_messages(tmp_path):
     result = runner.invoke(main, args)
     assert result.exit_code == 3, result.output
     assert "3 written" in result.output and "1 input(s) could not be read" in result.output
-    for extra, message in ((["--method", "adain"], "needs --decoder"),
+    # the shipped decoder serves the default encoder only: another encoder needs --decoder
+    for extra, message in ((["--method", "adain", "--weights", "random:0"], "needs --decoder"),
                            (["--decoder", "x.pth"], "--decoder applies to --method adain and wct only"),
                            (["--num-styles", "99"], f"--num-styles 99 but STYLE_ROOT holds {held}")):
         result = runner.invoke(main, [*args, *extra])

@@ -96,3 +96,15 @@ def test_the_shipped_decoder_gives_a_photo_back_and_transfers_a_painting():
         output = painted.stylize(photo, [painted.represent_style(painting)])
     mean = lambda image: image.mean(dim=(1, 2))  # noqa: E731
     assert (mean(output) - mean(painting)).abs().sum() < 0.5 * (mean(photo) - mean(painting)).abs().sum()
+
+
+def test_stylize_dataset_uses_the_shipped_decoder_without_a_flag(shipped, tmp_path):
+    (tmp_path / "c").mkdir()
+    (tmp_path / "s").mkdir()
+    write_image(tmp_path / "c" / "a.png", 40, 32, seed=1)
+    write_image(tmp_path / "s" / "b.png", 36, 36, seed=2)
+    result = CliRunner().invoke(main, ["stylize-dataset", str(tmp_path / "c"), str(tmp_path / "s"), "-o",
+                                       str(tmp_path / "out"), "--method", "adain", "--content-size", "32",
+                                       "--style-size", "32", "--workers", "0", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "a.png").exists()
