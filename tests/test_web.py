@@ -369,6 +369,7 @@ def test_serve_refuses_more_workers_than_one_on_the_cpu():
 # --- the real server: load on loopback, signals --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_twenty_clients_at_once_each_get_a_result_or_busy_and_sigterm_cancels_the_running_job(tmp_path):
     server = web_load.start_server(tmp_path, queue=4)
     try:
