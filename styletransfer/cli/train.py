@@ -14,6 +14,7 @@ from ..norms import NORMS
 from ..precision import DEFAULT_PRECISION, precision_names
 from ..training import config as train_config
 from ..weights import DEFAULT_ENCODER
+from .options import apply
 
 POSITIVE = click.IntRange(min=1)
 NON_NEGATIVE = click.IntRange(min=0)
@@ -98,18 +99,8 @@ RUN_OPTIONS = (
 )
 
 
-def _with(*groups):
-    """The option decorators of ``groups``, applied in their order as if written above the command."""
-    def decorate(command):
-        for option in reversed([option for group in groups for option in group]):
-            command = option(command)
-        return command
-
-    return decorate
-
-
 @click.command("train")
-@_with(DATA_OPTIONS, OBJECTIVE_OPTIONS, RUN_OPTIONS)
+@apply(*DATA_OPTIONS, *OBJECTIVE_OPTIONS, *RUN_OPTIONS)
 @click.pass_context
 def train_command(ctx: click.Context, resume, progress, **options) -> None:
     """Train an AdaIN decoder on a folder of content and a folder of style images.

@@ -24,17 +24,21 @@ Prepared = tuple[int, "Tensor | str", "Tensor | None"]  # (index, image or why n
 
 def prepare_file(path: Path, size: int, crop: bool, max_pixels: int | None) -> Tensor | str:
     """The (3, H, W) image of ``path`` resized and cropped, or why it cannot be used."""
+    return _prepare_file(path, size, crop, max_pixels)[0]
+
+
+def _prepare_file(path: Path, size: int, crop: bool, max_pixels: int | None,
+                  own_size: int | None = None) -> tuple[Tensor | str, Tensor | None]:
+    """``prepare_file``'s result and, with ``own_size``, the same original prepared at that size."""
     try:
-        image = prepare_image(load_image(path, max_pixels=max_pixels), size, crop)
+        original = load_image(path, max_pixels=max_pixels)
     except ImageError as error:
-        return str(error)
-    return _checked(path, image)
-
-
-def _checked(path: Path, image: Tensor) -> Tensor | str:
+        return str(error), None
+    image = prepare_image(original, size, crop)
     if min(image.shape[-2:]) < MIN_SIDE:
-        return f"{str(path)!r} is {image.shape[-1]}x{image.shape[-2]} after resizing, under {MIN_SIDE}px"
-    return image.contiguous()
+        return f"{str(path)!r} is {image.shape[-1]}x{image.shape[-2]} after resizing, under {MIN_SIDE}px", None
+    own = None if own_size is None else prepare_image(original, own_size, crop).contiguous()
+    return image.contiguous(), own
 
 
 class ChunkDataset(torch.utils.data.Dataset):
@@ -52,14 +56,7 @@ class ChunkDataset(torch.utils.data.Dataset):
         return [self._prepare(i) for i in self.chunks[index]]
 
     def _prepare(self, index: int) -> Prepared:
-        if self.own_size is None:
-            return index, prepare_file(self.paths[index], self.size, self.crop, self.max_pixels), None
-        try:
-            original = load_image(self.paths[index], max_pixels=self.max_pixels)
-        except ImageError as error:
-            return index, str(error), None
-        image = _checked(self.paths[index], prepare_image(original, self.size, self.crop))
-        return index, image, prepare_image(original, self.own_size, self.crop).contiguous()
+        return index, *_prepare_file(self.paths[index], self.size, self.crop, self.max_pixels, self.own_size)
 
 
 def make_loader(dataset: torch.utils.data.Dataset, workers: int) -> torch.utils.data.DataLoader:

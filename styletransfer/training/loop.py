@@ -133,11 +133,10 @@ def _build_decoder(norm: str, seed: int, init: str | None = None) -> Decoder:
 class Trainer:
     """One training run: set up by the constructor (all checks before any work), run by ``run()``."""
 
-    command: str | None = None  # the command line, for the decoder files' headers
-
     def __init__(self, config: TrainConfig, *, encoder: VGGEncoder | None = None, resume: str | Path | None = None,
-                 distributed: Distributed, device: torch.device, report: Callable[[str], None] | None = None) -> None:
-        self.dist, self.device = distributed, device
+                 distributed: Distributed, device: torch.device, report: Callable[[str], None] | None = None,
+                 command: str | None = None) -> None:
+        self.dist, self.device, self.command = distributed, device, command  # command: for the decoder headers
         self._report = report if distributed.is_main else None
         resumed = resolve_checkpoint(resume) if resume is not None else None
         if resumed is not None:
@@ -145,6 +144,11 @@ class Trainer:
         self.config = config
         self.folder = config.checkpoint_folder()
         self._check_outputs(resuming=resumed is not None)
+        from ..files import sha256_file
+
+        # the files the run started from, hashed once for every decoder file's header
+        self.sources = {name: {"file": path, "sha256": sha256_file(path)} for name, path in
+                        (("init", config.init), ("manifest", config.manifest)) if path is not None}
         self._scan_data()
         self._build_models(encoder, resumed)
         self.sampler = PairSampler(
@@ -319,11 +323,7 @@ class Trainer:
         if recent:
             final = {"content": sum(c for c, _ in recent) / len(recent), "style": sum(s for _, s in recent) / len(recent),
                      "window": len(recent), "last_content": recent[-1][0], "last_style": recent[-1][1]}
-        from ..files import sha256_file
-
-        sources = {name: {"file": path, "sha256": sha256_file(path)} for name, path in
-                   (("init", self.config.init), ("manifest", self.config.manifest)) if path is not None}
-        return {"method": "adain", "encoder": self.encoder_info, "training": self.config.to_dict(), **sources,
+        return {"method": "adain", "encoder": self.encoder_info, "training": self.config.to_dict(), **self.sources,
                 "style_layer_weights": self.layer_weights, "command": self.command,
                 "iterations": iteration, "final_losses": final, "world_size": self.dist.world_size,
                 "data": {"content_images": len(self.content), "style_images": len(self.style)},
@@ -457,8 +457,7 @@ def train(config: TrainConfig, *, encoder: VGGEncoder | None = None, resume: str
     distributed, device = Distributed.from_env(resolve_device(config.device))
     try:
         trainer = Trainer(config, encoder=encoder, resume=resume, distributed=distributed, device=device,
-                          report=report)
-        trainer.command = command
+                          report=report, command=command)
         return trainer.run(progress=progress, handle_signals=handle_signals, callback=callback)
     finally:
         distributed.close()
