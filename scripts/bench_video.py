@@ -1,9 +1,33 @@
-"""Video benchmark: frames per second of clip stylisation, and flicker with and without --temporal.
+"""Video benchmark: temporal consistency (warping error, flicker, style strength) with and without
+--temporal, and frames per second of clip stylisation with and without it.
 
+    python scripts/bench_video.py --only consistency --strip docs/video/strip.jpg  # about 4 minutes on 2 cores
+    python scripts/bench_video.py --only consistency --footage cockatoo.mp4         # and a real clip
     python scripts/bench_video.py --only flicker                          # about 1 minute on 2 cores
-    python scripts/bench_video.py --only speed --precisions fp32 --frames 8  # about 8 minutes on 2 cores
-    python scripts/bench_video.py                                         # both parts, fp32 and bf16
+    python scripts/bench_video.py --only speed --precisions fp32 --frames 8  # about 15 minutes on 2 cores
+    python scripts/bench_video.py                                         # every part, fp32 and bf16
     python scripts/bench_video.py --device cuda --frames 48
+
+**Consistency.** Every kind of clip of :mod:`styletransfer.video.known_motion` (``--kind-frames``
+frames of ``--kind-size``² built from the sample pictures, their true flow known: a pan, a zoom,
+a rotation, an object moving over a still picture, a scene cut), and ``--footage`` clips (their
+first ``--kind-frames`` frames, the shorter side resized to ``--kind-size``), each written
+losslessly and stylised through the clip path (``feedforward_files``, as ``styletransfer
+stylize clip.mp4 style.jpg -o out.mp4 --method M [--temporal]``) by each of ``--consistency-methods``
+(magenta; adain with the shipped decoder) with ``assets/style/mosaic.jpg``, without and with
+``--temporal`` (the defaults), written losslessly and decoded again. Measured on the outputs:
+
+* E_warp (Lai et al. 2018), DIS flow and masks computed on the INPUT frames
+  (:func:`styletransfer.video.flow.clip_motion`), the mean over the pairs within a shot; the
+  input clip's own E_warp is the floor. Where the true flow is known, E_warp with it as well.
+* The style distance of every frame: the Gram distance to the style image over relu1_1–relu4_1
+  of the original VGG19, each layer divided by the input frame's own distance (1: no style; as
+  ``scripts/evaluate_decoder.py``), and its ratio --temporal / per frame (mean and worst frame).
+* On the object clip, the trail: mean |--temporal − per frame| over the strip the object just
+  uncovered, against the same over the still background 16 px or more from anywhere it has been.
+* On the pan, the flicker of :func:`styletransfer.video.pan_flicker` (its step is whole pixels).
+
+``--strip`` draws the object clip's frames: input, per frame, --temporal, and their difference.
 
 bf16 on a CPU without AVX512-BF16/AMX is emulated: there AdaIN at 720p takes minutes per frame.
 
@@ -11,7 +35,8 @@ bf16 on a CPU without AVX512-BF16/AMX is emulated: there AdaIN at 720p takes min
 clip of ``--frames`` frames (a pan over a sample picture) is stylised
 
 * by ours, the clip path (``feedforward_files`` with a clip, as ``styletransfer
-  stylize clip.mp4 style.jpg -o out.mp4 --method ...``: decode, stylise, encode, audio copied), and
+  stylize clip.mp4 style.jpg -o out.mp4 --method ...``: decode, stylise, encode, audio copied),
+* by ours with ``--temporal`` (the defaults: two DIS flows, the masks and a warp per frame), and
 * by the baseline, frames one by one through the image path: the clip decoded to PNG files,
   the folder stylised in folder mode (``--content-dir``: networks loaded and the style embedded
   once, as for ours), the PNGs encoded into a clip.
@@ -105,10 +130,10 @@ def stylise_seconds(run) -> float:
     return run.seconds["stylize"]
 
 
-def ours(clip: Path, folder: Path, method: str, precision: str, model, device: str) -> float:
+def ours(clip: Path, folder: Path, method: str, precision: str, model, device: str, temporal: bool = False) -> float:
     config, extra = method_files(method, precision, model)
-    run = feedforward_files(method, clip, [STYLE], folder / "ours.mp4", config, device=device, video=VideoConfig(),
-                            **extra)
+    run = feedforward_files(method, clip, [STYLE], folder / "ours.mp4", config, device=device,
+                            video=VideoConfig(temporal=temporal), **extra)
     return stylise_seconds(run)
 
 
@@ -142,11 +167,14 @@ def speed_rows(args) -> list[dict]:
                     clip = pan_clip(folder / "clip.mp4", *SIZES[height], args.frames, (0, 2), crf=None)
                     base = baseline(clip, folder, method, precision, model, args.device)
                     mine = ours(clip, folder, method, precision, model, args.device)
+                    smoothed = ours(clip, folder, method, precision, model, args.device, temporal=True)
                 row = {"method": method, "precision": precision, "size": f"{SIZES[height][1]}x{height}",
                        "frames": args.frames, "ours_fps": args.frames / mine, "baseline_fps": args.frames / base,
-                       "speedup": base / mine, "load": os.getloadavg()[0]}
+                       "speedup": base / mine, "temporal_fps": args.frames / smoothed, "temporal_ratio": mine / smoothed,
+                       "load": os.getloadavg()[0]}
                 print(f"{method} {precision} {row['size']}: ours {row['ours_fps']:.3g} frames/s, baseline "
-                      f"{row['baseline_fps']:.3g} frames/s ({row['speedup']:.2f}x)", flush=True)
+                      f"{row['baseline_fps']:.3g} frames/s ({row['speedup']:.2f}x); with --temporal "
+                      f"{row['temporal_fps']:.3g} frames/s ({row['temporal_ratio']:.2f}x ours)", flush=True)
                 rows.append(row)
     return rows
 
@@ -181,6 +209,181 @@ def flicker_rows(args) -> list[dict]:
     return rows
 
 
+# --- consistency -----------------------------------------------------------------------------------
+
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+TRAIL_DISTANCE = 16  # px: the still background is this far from anywhere the object has been
+CONSISTENCY_KINDS = ("pan", "zoom", "rotation", "object", "cut")
+
+
+class StyleDistance:
+    """The Gram distance of a frame to the style image over STYLE_LAYERS of the original VGG19,
+    each layer divided by the input frame's own distance (1: no style at all)."""
+
+    def __init__(self, style) -> None:
+        from styletransfer import load_encoder
+
+        self.encoder = load_encoder()
+        self.style = self.features(style)
+
+    @torch.no_grad()
+    def features(self, image) -> dict:
+        return self.encoder(image.unsqueeze(0), STYLE_LAYERS)
+
+    def __call__(self, output, content) -> float:
+        from styletransfer.losses import functional as LF
+
+        x, c = self.features(output), self.features(content)
+        return sum(float(LF.gram_loss(x[k], self.style[k])) / float(LF.gram_loss(c[k], self.style[k]))
+                   for k in STYLE_LAYERS) / len(STYLE_LAYERS)
+
+
+def footage_clip(path: Path, frames: int, size: int):
+    """The first ``frames`` frames of a real clip, the shorter side resized to ``size`` (even sides)."""
+    from styletransfer.video.known_motion import KnownMotion
+
+    decoded = []
+    for frame in read_frames(path):
+        height, width = frame.shape[-2:]
+        scale = size / min(height, width)
+        decoded.append(resize_to(frame, 2 * round(height * scale / 2), 2 * round(width * scale / 2)).clamp(0, 1))
+        if len(decoded) == frames:
+            break
+    return KnownMotion(decoded, [None] * (len(decoded) - 1), [None] * (len(decoded) - 1))
+
+
+def true_motions(clip):
+    """The true flow and same-surface masks of a known clip as Motions; None where unknown."""
+    from styletransfer.video.flow import Motion, same_surface
+
+    if clip.flows and all(flow is None for flow in clip.flows):
+        return None
+    motions = []
+    for flow, forward in zip(clip.flows, clip.forward):
+        size = clip.frames[0].shape[-2:]
+        if flow is None:
+            motions.append(Motion(torch.zeros(2, *size), torch.zeros(1, *size), torch.zeros(1, *size), 0.0, True))
+        else:
+            mask = same_surface(flow, forward)
+            motions.append(Motion(flow, mask, torch.ones_like(mask), 1.0, False))
+    return motions
+
+
+def stylised_clip(method: str, clip: Path, out: Path, temporal: bool, device: str) -> list:
+    """The clip through the clip path, losslessly, decoded again."""
+    config = None
+    if method == "adain":
+        config = AdaINConfig(content_size=0, style_size=256)
+    feedforward_files(method, clip, [STYLE], out, config, device=device,
+                      video=VideoConfig(temporal=temporal, crf=LOSSLESS))
+    return list(read_frames(out))
+
+
+def trail(clip, plain: list, smoothed: list) -> tuple[float, float]:
+    """(mean |--temporal − per frame| over the strips the object uncovered, the same over the still
+    background TRAIL_DISTANCE px or more from anywhere the object has been), over the frames."""
+    import torch.nn.functional as F
+
+    left_sum = left_count = still_sum = still_count = 0.0
+    for t in range(1, len(clip.frames)):
+        left = clip.objects[t - 1] & ~clip.objects[t]
+        ever = torch.stack(clip.objects[:t + 1]).any(dim=0)[None, None].float()
+        still = ~(F.max_pool2d(ever, 2 * TRAIL_DISTANCE + 1, 1, TRAIL_DISTANCE)[0, 0] > 0)
+        difference = (smoothed[t] - plain[t]).abs().mean(dim=0)  # (H, W)
+        left_sum, left_count = left_sum + float(difference[left].sum()), left_count + int(left.sum())
+        still_sum, still_count = still_sum + float(difference[still].sum()), still_count + int(still.sum())
+    return left_sum / left_count, still_sum / still_count
+
+
+def strip_picture(clip, plain: list, smoothed: list, path: Path) -> None:
+    """Three frames (the second, the middle, the last), one row each; columns: input, per frame,
+    --temporal, |--temporal − per frame| x 4."""
+    count = len(clip.frames)
+    frames = (1, count // 2, count - 1)
+    from styletransfer.ablate.plot import image_grid, save_png
+
+    rows = [[clip.frames[t], plain[t], smoothed[t], ((smoothed[t] - plain[t]).abs() * 4).clamp(0, 1)] for t in frames]
+    grid = image_grid(rows, ["input", "per frame", "--temporal", "|difference| x 4"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in (".jpg", ".jpeg"):  # stylised textures: a PNG of them is megabytes
+        grid.save(path, quality=90, optimize=True)
+    else:
+        save_png(grid, path)
+
+
+def consistency_rows(args) -> list[dict]:
+    from styletransfer.video.flow import clip_motion, warping_errors
+    from styletransfer.video.known_motion import kinds
+
+    distance = StyleDistance(load_image(STYLE))
+    builders = kinds(args.kind_frames, args.kind_size)
+    clips = {kind: builders[kind] for kind in CONSISTENCY_KINDS}
+    clips.update({Path(f).name: (lambda f=f: footage_clip(Path(f), args.kind_frames, args.kind_size))
+                  for f in args.footage})
+    rows = []
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        for name, build in clips.items():
+            known = build()
+            source = write_clip(folder / "in.mp4", known.frames, RATE, crf=LOSSLESS)
+            inputs = list(read_frames(source))
+            motions = clip_motion(inputs)
+            truth = true_motions(known)
+            for method in args.consistency_methods:
+                start = time.perf_counter()
+                plain = stylised_clip(method, source, folder / "plain.mp4", False, args.device)
+                smoothed = stylised_clip(method, source, folder / "temporal.mp4", True, args.device)
+                row = {"clip": name, "method": method, "frames": len(inputs),
+                       "size": f"{inputs[0].shape[-1]}x{inputs[0].shape[-2]}",
+                       "cuts": sum(m.cut for m in motions), "input": warping_errors(inputs, motions).mean,
+                       "plain": warping_errors(plain, motions).mean, "temporal": warping_errors(smoothed, motions).mean}
+                row["ratio"] = row["temporal"] / row["plain"]
+                if truth is not None:
+                    row["true_plain"] = warping_errors(plain, truth).mean
+                    row["true_temporal"] = warping_errors(smoothed, truth).mean
+                    row["true_ratio"] = row["true_temporal"] / row["true_plain"]
+                styles = [distance(o, i) / distance(p, i) for o, p, i in zip(smoothed, plain, inputs)]
+                row["style_plain"] = sum(distance(p, i) for p, i in zip(plain, inputs)) / len(inputs)
+                row["style_ratio_mean"], row["style_ratio_max"] = sum(styles) / len(styles), max(styles)
+                if known.objects is not None:
+                    row["trail"], row["still_noise"] = trail(known, plain, smoothed)
+                    if args.strip and method == args.consistency_methods[0]:
+                        strip_picture(known, plain, smoothed, Path(args.strip))
+                if name == "pan":
+                    step = tuple(int(v) for v in (args.kind_size / 64, 1.5 * args.kind_size / 64))  # (dy, dx)
+                    if all(float(v).is_integer() for v in (args.kind_size / 64, 1.5 * args.kind_size / 64)):
+                        row["flicker_plain"], row["flicker_temporal"] = pan_flicker(plain, step), pan_flicker(smoothed, step)
+                row["seconds"] = time.perf_counter() - start
+                print(f"{name} {method}: E_warp input {row['input']:.5f}, per frame {row['plain']:.4f}, --temporal "
+                      f"{row['temporal']:.4f} ({row['ratio']:.2f}x); style distance ratio {row['style_ratio_mean']:.3f} "
+                      f"(worst frame {row['style_ratio_max']:.3f})", flush=True)
+                rows.append(row)
+    return rows
+
+
+def consistency_table(data: dict) -> list[str]:
+    lines = [f"| clip ({data['kind_frames']} frames) | method | input E_warp | per frame E_warp | --temporal E_warp "
+             "| ratio | with the true flow: per frame / --temporal (ratio) | style distance per frame "
+             "| --temporal / per frame (worst frame) |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in data["consistency"]:
+        true = (f"{r['true_plain']:.4f} / {r['true_temporal']:.4f} ({r['true_ratio']:.2f}x)" if "true_ratio" in r
+                else "unknown")
+        lines.append(f"| {r['clip']} {r['size']} | {r['method']} | {r['input']:.5f} | {r['plain']:.4f} | "
+                     f"{r['temporal']:.4f} | **{r['ratio']:.2f}x** | {true} | {r['style_plain']:.3f} | "
+                     f"{r['style_ratio_mean']:.3f} ({r['style_ratio_max']:.3f}) |")
+    extra = [r for r in data["consistency"] if "trail" in r or "flicker_plain" in r]
+    if extra:
+        lines.append("")
+    for r in extra:
+        if "trail" in r:
+            lines.append(f"- {r['method']}, object: mean |--temporal − per frame| {r['trail']:.4f} where the object "
+                         f"just was, {r['still_noise']:.4f} on the still background")
+        if "flicker_plain" in r:
+            lines.append(f"- {r['method']}, pan: flicker {r['flicker_plain']:.4f} per frame, "
+                         f"{r['flicker_temporal']:.4f} with --temporal")
+    return lines
+
+
 # --- report ----------------------------------------------------------------------------------------
 
 
@@ -188,11 +391,14 @@ def markdown(data: dict) -> str:
     lines = [f"CPU/device: {data['device_name']}; torch {data['torch']}, {data['threads']} threads; "
              f"native bf16: {data['native_bf16']}; load average {data['load_at_start'][0]:.2f} at the start", ""]
     if data.get("speed"):
-        lines += ["| method | precision | frames | ours frames/s | baseline frames/s (image path) | ours / baseline |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["| method | precision | frames | ours frames/s | baseline frames/s (image path) | ours / baseline "
+                  "| ours with --temporal, frames/s | --temporal / ours |", "|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['method']} | {r['precision']} | {r['frames']} x {r['size']} | {r['ours_fps']:.3g} | "
-                  f"{r['baseline_fps']:.3g} | {r['speedup']:.2f}x |" for r in data["speed"]]
+                  f"{r['baseline_fps']:.3g} | {r['speedup']:.2f}x | {r['temporal_fps']:.3g} | {r['temporal_ratio']:.2f}x |"
+                  for r in data["speed"]]
         lines.append("")
+    if data.get("consistency"):
+        lines += consistency_table(data) + [""]
     if data.get("flicker"):
         lines += [f"| magenta on a pan ({data['pan_frames']} frames {PAN_SIZE[1]}x{PAN_SIZE[0]}, {PAN_STEP[0]} px down "
                   f"+ {PAN_STEP[1]} px right per frame) | flicker |", "|---|---|"]
@@ -202,7 +408,12 @@ def markdown(data: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["speed", "flicker"], help="one part (default: both)")
+    parser.add_argument("--only", choices=["consistency", "speed", "flicker"], help="one part (default: all)")
+    parser.add_argument("--kind-frames", type=int, default=12, help="frames of each consistency clip")
+    parser.add_argument("--kind-size", type=int, default=256, help="side of the consistency clips (a multiple of 64)")
+    parser.add_argument("--consistency-methods", default="magenta,adain")
+    parser.add_argument("--footage", action="append", default=[], help="a real clip for the consistency part")
+    parser.add_argument("--strip", help="save the object clip's frame strip (PNG) here")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--frames", type=int, default=4, help="frames per speed clip")
     parser.add_argument("--pan-frames", type=int, default=16, help="frames of the flicker pan")
@@ -216,14 +427,18 @@ def main() -> None:
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.methods, args.precisions = args.methods.split(","), args.precisions.split(",")
+    args.consistency_methods = args.consistency_methods.split(",")
     if not set(args.sizes) <= set(SIZES):
         raise SystemExit(f"error: --sizes takes {', '.join(map(str, SIZES))}")
     warnings.simplefilter("ignore")  # bf16 without native support warns once per stylizer: the table says it
     data = {"device": args.device, "device_name": cpu_model() if args.device == "cpu" else torch.cuda.get_device_name(),
             "torch": torch.__version__, "threads": torch.get_num_threads(), "native_bf16": native_bf16(args.device),
             "cpu_count": os.cpu_count(), "load_at_start": os.getloadavg(), "pan_frames": args.pan_frames,
+            "kind_frames": args.kind_frames,
             "command": " ".join(["python", *sys.argv])}
     start = time.perf_counter()
+    if args.only in (None, "consistency"):
+        data["consistency"] = consistency_rows(args)
     if args.only in (None, "flicker"):
         data["flicker"] = flicker_rows(args)
     if args.only in (None, "speed"):

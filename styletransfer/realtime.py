@@ -13,8 +13,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Protocol, Sequence, TypeVar
+from typing import Any, Callable, ClassVar, ContextManager, Protocol, Sequence, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -92,6 +93,13 @@ def check_feedforward_settings(config) -> None:
         if size != 0 and size < MIN_SIDE:
             raise UsageError(f"{flag} must be 0 (keep the original size) or ≥ {MIN_SIDE}, got {size}")
     validate_precision(config.precision)
+
+
+def smoothing_scope(hook, name: str) -> ContextManager[None]:
+    """A block whose statistics a ``--temporal`` ``hook`` (a stylizer's ``smooth_moments``; None:
+    off, a do-nothing block) averages under their own keys ``name``: a stylisation that runs its
+    networks once per style (Magenta with a mask) keeps one running average per style."""
+    return nullcontext() if hook is None else hook.scope(name)
 
 
 def center_crop(image: Tensor) -> Tensor:

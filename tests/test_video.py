@@ -1,5 +1,6 @@
 """Video: clips in and out (PyAV), the stylisation of clips by every feed-forward method,
-bad clips, interrupted runs, and --temporal (its hooks, its motion estimate, less flicker)."""
+bad clips, interrupted runs, and --temporal (its hooks, less flicker on a pan; on clips of
+known motion: tests/test_video_temporal.py)."""
 
 from __future__ import annotations
 
@@ -25,15 +26,12 @@ from styletransfer.realtime import Networks
 from styletransfer.video import (
     ClipStylizer,
     RunningMoments,
-    TemporalFilter,
     VideoConfig,
     VideoError,
-    estimate_shift,
     pan,
     pan_flicker,
     probe,
     read_frames,
-    shifted,
     smoothing,
     transcode,
 )
@@ -157,6 +155,14 @@ def test_missing_pyav_is_one_line_naming_the_extra(tmp_path, clip, monkeypatch):
     assert result.exit_code == 1 and result.output.count("\n") == 1 and ".[video]" in result.output
 
 
+def test_temporal_without_opencv_is_one_line_naming_the_extra_and_writes_nothing(tmp_path, clip, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    out = tmp_path / "out.mp4"
+    result = run("stylize", clip, STYLE, "-o", out, "--method", "magenta", "--temporal", "--no-progress")
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert "optical flow needs OpenCV" in result.output and ".[video]" in result.output and not out.exists()
+
+
 # -- bad input: one line, nothing written ---------------------------------------------------------
 
 
@@ -192,6 +198,8 @@ def test_a_bad_clip_is_one_line_and_nothing_is_written(tmp_path, case):
     (["-o", "{tmp}/out.mp4"], "clips go through a feed-forward method"),
     (["-o", "{tmp}/out.mp4", "--method", "magenta", "--temporal-momentum", "0.5"], "add --temporal"),
     (["-o", "{tmp}/out.mp4", "--method", "magenta", "--temporal", "--temporal-blend", "1"], "--temporal-blend"),
+    (["-o", "{tmp}/out.mp4", "--method", "magenta", "--temporal-flow", "medium"], "add --temporal"),
+    (["-o", "{tmp}/out.mp4", "--method", "magenta", "--temporal", "--temporal-flow", "slow"], "--temporal-flow"),
     (["-o", "{tmp}/out.webm", "--method", "magenta"], "aac audio, which .webm cannot hold"),
     (["-o", "{tmp}/out.mp4", "--method", "magenta", "--crop"], "--crop would change the frame size"),
     (["-o", "{tmp}/out.mp4", "--method", "magenta", "--temporal", "--tile-size", "32"], "--tile-size 0"),
@@ -252,6 +260,25 @@ def test_the_benchmark_script_runs_and_measures(tmp_path):
     content, *styled = data["flicker"]
     assert content["flicker"] == 0 and len(styled) == 4 and all(row["flicker"] > 0 for row in styled)
     assert "| without --temporal |" in done.stdout
+
+
+@pytest.mark.slow
+def test_the_consistency_benchmark_measures_every_clip_kind(tmp_path):
+    """The consistency part on tiny clips: every kind, a footage clip (one of the sample clips
+    written here), both methods; E_warp is measured, halved by --temporal, the strip drawn."""
+    footage = make_clip(tmp_path / "walk.mp4", moving_frames(4, 64, 96))
+    report, strip = tmp_path / "bench.json", tmp_path / "strip.png"
+    done = subprocess.run([sys.executable, "scripts/bench_video.py", "--only", "consistency", "--kind-frames", "4",
+                           "--kind-size", "64", "--footage", str(footage), "--strip", str(strip), "--json", str(report)],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads(report.read_text())["consistency"]
+    assert [(r["clip"], r["method"]) for r in rows] == [(c, m) for c in ("pan", "zoom", "rotation", "object", "cut",
+                                                                         "walk.mp4") for m in ("magenta", "adain")]
+    assert all(r["temporal"] < r["plain"] and r["style_ratio_max"] > 0 for r in rows)
+    assert all("true_ratio" in r for r in rows if r["clip"] != "walk.mp4")
+    assert {r["clip"]: r["cuts"] for r in rows}["cut"] == 1
+    assert load_image(strip).shape[-1] == 4 * 64 and "| object 64x64 | magenta |" in done.stdout
 
 
 def test_each_style_is_embedded_once_per_run(tmp_path, clip, monkeypatch):
@@ -338,26 +365,6 @@ def test_magenta_hooks_reach_every_norm_and_the_own_embedding(magenta):
     assert len(running) == len(norms) + 1 and any("content_embedding" in key for key in running._averages)
 
 
-@pytest.mark.parametrize("dy, dx", [(0, 0), (1, 3), (-2, 5), (4, -1)])
-def test_phase_correlation_finds_a_pan(dy, dx):
-    picture = load_image("assets/content/chelsea.jpg")[:, 50:150, 50:200]  # (3, 100, 150)
-    previous = picture[:, 10:74, 10:106]
-    current = picture[:, 10 + dy:74 + dy, 10 + dx:106 + dx]  # current[y, x] = previous[y + dy, x + dx]
-    assert estimate_shift(previous, current) == (dy, dx)
-    moved, valid = shifted(previous, dy, dx)
-    assert torch.equal(moved * valid, current * valid) and valid.sum() == (64 - abs(dy)) * (96 - abs(dx))
-
-
-def test_a_scene_cut_restarts_the_running_statistics(magenta):
-    style = magenta.represent_style(load_image(STYLE))
-    one, other = load_image("assets/content/chelsea.jpg"), load_image("assets/content/rocket.jpg")
-    frames = [one[:, :64, :96], one[:, :64, 2:98], other[:, :64, :96]]
-    with TemporalFilter(magenta, momentum=0.9, blend=0.5) as temporal:
-        outputs = [temporal(frame, lambda f: magenta.stylize(f, [style])) for frame in frames]
-    assert temporal.cuts == 1
-    assert torch.equal(outputs[2], magenta.stylize(frames[2], [style]))  # nothing carried over the cut
-
-
 def test_flicker_is_measured_and_temporal_reduces_it(tmp_path):
     """The pan's own flicker is 0; magenta's per-frame stylisation flickers, --temporal less."""
     frames = pan(load_image("assets/content/chelsea.jpg"), 64, 96, 10, (1, 3))
@@ -376,3 +383,12 @@ def test_clip_stylizer_refuses_crop(tmp_path, clip, magenta):
     with pytest.raises(UsageError, match="--crop"):
         ClipStylizer(cropping).stylize(clip, tmp_path / "o.mp4", lambda first: [load_image(STYLE)])
     assert no_leftovers(tmp_path, clip)
+
+
+def test_temporal_settings_reach_the_clip_and_its_metadata(tmp_path, clip):
+    out = tmp_path / "styled.mp4"
+    result = run("stylize", clip, STYLE, "-o", out, "--method", "magenta", "--temporal", "--temporal-flow", "medium",
+                 "--temporal-blend", "0.4", "--no-progress")
+    assert result.exit_code == 0, result.output
+    video = read_clip_metadata(out)["video"]
+    assert (video["temporal"], video["flow"], video["blend"], video["momentum"]) == (True, "medium", 0.4, 0.9)

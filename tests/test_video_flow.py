@@ -17,31 +17,35 @@ from styletransfer.errors import UsageError
 from styletransfer.video import pan, shifted
 from styletransfer.video.flow import (
     DEFAULT_PRESET,
+    PRESETS,
     clip_motion,
     clip_warping_error,
     motion_boundaries,
     occluded,
     optical_flow,
+    pair_motion,
     same_surface,
     warp,
     warping_error,
     warping_errors,
 )
-from tests.helpers.video_helpers import KnownMotion, affine_clip, cut_clip, object_clip, picture
+from styletransfer.video.known_motion import KnownMotion, affine_clip, cut_clip, kinds, object_clip, picture
 
 cv2 = pytest.importorskip("cv2")
 pytestmark = pytest.mark.usefixtures("one_thread", "one_cv2_thread")
 
-MARGIN = 8  # px left out at the frame's edges for the flow's accuracy: DIS's patches are 8 px (FAST)
+MARGIN = 8  # px left out at the frame's edges for the flow's accuracy: DIS's patches are 8 px
 EDGE = 4  # px left out on either side of a moving object's outline: DIS's flow is smooth across it
-# Mean end-point error allowed per clip kind at the default preset (FAST), in pixels, away from
-# the frame's edges (and the object's outline). Measured with opencv-python-headless 5.1: pan
-# 0.04–0.09, zoom 0.08–0.11, rotation 0.21–0.26, object 0.009–0.023 (print with -s). The bounds
-# are about 2x those, and all well under half a pixel: a warp that far off still lands on the
-# same surface of a stylised frame, which is what the blend needs. A rotation of 2° a frame is the
-# hardest for DIS's translating patches. The 95th percentile must stay under 1 px everywhere.
-EPE_MEAN = {"pan": 0.2, "zoom": 0.2, "rotation": 0.5, "object": 0.1}
-EPE_P95 = 1.0
+# Mean end-point error allowed per clip kind at the default preset ("fine"), in pixels, away from
+# the frame's edges (and the object's outline). Measured with opencv-python-headless 5.1 (print
+# with -s): pan 0.05–0.11, zoom 0.10–0.14, rotation 0.21–0.33, object 0.011–0.032. The bounds are
+# about 2x those and all under half a pixel: a warp that far off still lands on the same surface
+# of a stylised frame, which is what the blend needs. The 95th percentile stays under 1 px, but
+# for a rotation of 2° a frame, the hardest motion for DIS's translating patches on so small a
+# frame (1.06 px measured: "fine" runs two variational refinement iterations, not five, for
+# speed; on larger frames it is the most accurate preset, see the test at 256 px below).
+EPE_MEAN = {"pan": 0.25, "zoom": 0.3, "rotation": 0.5, "object": 0.1}
+EPE_P95 = {"pan": 1.0, "zoom": 1.0, "rotation": 1.25, "object": 1.0}
 # Warping frame t − 1 by the TRUE flow reproduces frame t up to bilinear interpolation of the
 # textured 64 px picture at sub-pixel positions (measured mean |Δ| 0.007–0.015 on the same-surface
 # pixels); the object clip moves by whole pixels, so there it is exact.
@@ -98,7 +102,7 @@ def test_dis_flow_is_close_to_the_true_flow(kind):
         mean, p95 = float(scored.mean()), float(scored.quantile(0.95))
         print(f"EPE {kind} pair {t} ({DEFAULT_PRESET}): mean {mean:.3f} px, 95th percentile {p95:.3f} px, "
               f"max {float(scored.max()):.2f} px over {scored.numel()} px")
-        assert mean < EPE_MEAN[kind] and p95 < EPE_P95
+        assert mean < EPE_MEAN[kind] and p95 < EPE_P95[kind]
 
 
 def test_the_flow_convention_is_the_pans():
@@ -223,3 +227,41 @@ def test_bad_arguments_are_usage_errors():
         optical_flow(frame, frame[:, :16])
     with pytest.raises(UsageError, match="at least two frames"):
         clip_warping_error([frame])
+
+
+def test_the_default_preset_is_the_most_accurate_on_larger_frames():
+    """At 256 px DIS's FAST and MEDIUM stop above full resolution; the default ("fine") refines
+    down to it, and its mean end-point error is the lowest on every kind of motion."""
+    clips = kinds(3, 256)
+    for kind in ("pan", "zoom", "rotation", "object"):
+        known = clips[kind]()
+        errors = {}
+        for preset in PRESETS:
+            error = (optical_flow(*known.frames[:2], preset) - known.flows[0]).pow(2).sum(dim=0).sqrt()
+            errors[preset] = float(error[MARGIN:-MARGIN, MARGIN:-MARGIN].mean())
+        print(f"EPE {kind} at 256 px: " + ", ".join(f"{p} {e:.3f}" for p, e in errors.items()))
+        assert min(errors, key=errors.get) == DEFAULT_PRESET == "fine"
+
+
+def test_opencvs_remap_and_the_torch_path_sample_alike():
+    """warp() samples 1-4 channel float32 images with OpenCV's remap and others with torch's
+    gather; both are bilinear with the border pixel outside, and a zero flow is exact in both."""
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(3, 40, 56, generator=generator)
+    flow = torch.randn(2, 40, 56, generator=generator) * 5  # many samples fall outside
+    fast, valid = warp(image, flow)
+    slow, slow_valid = warp(image[None], flow[None])  # batched: the torch path
+    assert torch.equal(valid, slow_valid[0]) and torch.allclose(fast, slow[0], atol=1e-6)
+    still = torch.zeros(2, 40, 56)
+    assert torch.equal(warp(image, still)[0], image) and torch.equal(warp(image[None], still[None])[0][0], image)
+
+
+def test_a_flow_computed_on_smaller_frames_is_brought_back_to_full_size():
+    """pair_motion(side=…) computes on frames resized to that shorter side and scales the vectors
+    back: a pan by (dx, dy) = (3, 2) px at 384 px is found as (3, 2) from 128 px frames."""
+    frames = pan(picture("rocket", 400), 384, 384, 2, (2, 3))
+    full, small = pair_motion(*frames), pair_motion(*frames, side=128)
+    assert small.flow.shape == full.flow.shape == (2, 384, 384) and small.mask.shape == (1, 384, 384)
+    inner = small.flow[:, 32:-32, 32:-32].flatten(1).median(dim=1).values
+    assert inner.tolist() == pytest.approx([3.0, 2.0], abs=0.15)
+    assert not small.cut and abs(small.explained - full.explained) < 0.1

@@ -21,8 +21,9 @@ from ..precision import DEFAULT_PRECISION, precision_names
 from ..realtime import Networks
 from ..tiling import DEFAULT_TILE_SIZE, TILE_THRESHOLD_PIXELS, exact_halo
 from ..video.clip import VideoConfig
+from ..video.flow import PRESETS as FLOW_PRESETS
 from ..video.io import is_clip
-from ..video.temporal import DEFAULT_BLEND, DEFAULT_MOMENTUM
+from ..video.temporal import DEFAULT_BLEND, DEFAULT_FLOW, DEFAULT_MOMENTUM
 from . import options
 from .options import built_in_styles, decoder_users, encoder_users, optimising, setting, style_files
 from .params import FLOATS, SIZES, STEPS
@@ -61,16 +62,18 @@ FEEDFORWARD_OPTIONS = options.apply(
                    help="Output image format in folder mode (a clip keeps its container)."),
     # clips (CONTENT .mp4, .mov, .mkv, .webm, .avi, ...; docs/VIDEO.md)
     options.option("--temporal", is_flag=True, default=False, methods=style_files,
-                   help="Clips: reduce flicker (running content statistics in the norms, a motion-compensated "
-                        "blend)."),
+                   help="Clips: reduce flicker (running content statistics in the norms, the previous output "
+                        "warped by the optical flow and blended where the surface is the same)."),
     options.option("--temporal-momentum", type=click.FloatRange(0, 1, max_open=True), default=None,
                    methods=style_files,
                    help=f"With --temporal: weight of the past frames in the running statistics; 0: off "
                         f"[{DEFAULT_MOMENTUM}]."),
     options.option("--temporal-blend", type=click.FloatRange(0, 1, max_open=True), default=None,
                    methods=style_files,
-                   help=f"With --temporal: weight of the previous output, moved by the estimated motion; 0: off "
+                   help=f"With --temporal: weight of the previous output, warped by the optical flow; 0: off "
                         f"[{DEFAULT_BLEND}]."),
+    options.option("--temporal-flow", type=click.Choice(list(FLOW_PRESETS)), default=None, methods=style_files,
+                   help=f"With --temporal: the optical flow's DIS preset (faster to more accurate) [{DEFAULT_FLOW}]."),
     options.option("--crf", type=click.IntRange(min=0), default=None, methods=style_files,
                    help="Clips: encoder quality (H.264 0-51, VP9 0-63; lower is better, 0 lossless) [18; VP9 24]."),
     options.option("--channels-last/--no-channels-last", default=True, show_default=True,
@@ -213,9 +216,11 @@ def _feedforward_config(method: Method, opts):
 def _video_config(opts) -> VideoConfig:
     """The clip settings; the strengths of --temporal only with it."""
     strengths = {field: opts[option] for field, option in (("momentum", "temporal_momentum"),
-                                                            ("blend", "temporal_blend")) if opts[option] is not None}
+                                                            ("blend", "temporal_blend"), ("flow", "temporal_flow"))
+                 if opts[option] is not None}
     if strengths and not opts["temporal"]:
-        raise UsageError("--temporal-momentum and --temporal-blend set the strength of --temporal: add --temporal")
+        raise UsageError("--temporal-momentum, --temporal-blend and --temporal-flow set how --temporal works: "
+                         "add --temporal")
     return VideoConfig(temporal=opts["temporal"], crf=opts["crf"], **strengths)
 
 

@@ -21,7 +21,15 @@ from .. import color
 from ..errors import UsageError
 from ..imageio import check_mask_styles, grayscale, resize_to
 from ..precision import DEFAULT_PRECISION, check_precision
-from ..realtime import check_batch, check_feedforward_settings, finish_batch, pad_to_multiple, prepare_image, weighted_average
+from ..realtime import (
+    check_batch,
+    check_feedforward_settings,
+    finish_batch,
+    pad_to_multiple,
+    prepare_image,
+    smoothing_scope,
+    weighted_average,
+)
 from ..tiling import DEFAULT_TILE_SIZE, TILE_THRESHOLD_PIXELS, check_tile_size
 from .networks import TRANSFORMER_STRIDE, StylePredictor, StyleTransformer
 from .tiles import tiled_transform
@@ -164,6 +172,12 @@ class MagentaStylizer:
             outputs = self.transformer(batch, mixed.to(self.dtype))[:, :, :height, :width].float().cpu()
         return finish_batch(outputs, contents, count, cfg.preserve_color)
 
+    def _pass(self, content: Tensor, embedding: Tensor, scope: str) -> Tensor:
+        """:meth:`transform` with the norms' statistics smoothed apart from the other passes
+        (``--temporal``: each style's pass keeps its own running averages)."""
+        with smoothing_scope(self.smooth_moments, scope):
+            return self.transform(content, embedding)
+
     def stylize(self, content: Tensor, styles: Sequence[Tensor] = (), *, mask: Tensor | None = None) -> Tensor:
         """Stylise a (3, H, W) content with style images or precomputed embeddings (100,).
 
@@ -186,7 +200,8 @@ class MagentaStylizer:
             image = self.transform(prepared, with_alpha(mix_embeddings(embeddings, cfg.style_weights)))
         else:
             check_mask_styles([tuple(embeddings)], cfg.style_weights)
-            foreground, background = (self.transform(prepared, with_alpha(e)) for e in embeddings)
+            foreground, background = (self._pass(prepared, with_alpha(e), f"style{index}")
+                                      for index, e in enumerate(embeddings))
             stretched = resize_to(grayscale(mask), *content.shape[-2:])  # (1, H0, W0): the content's size
             weight = self.prepare_content(stretched).clamp(0, 1)  # (1, H, W), resized/cropped like the content
             image = weight * foreground + (1 - weight) * background

@@ -22,23 +22,27 @@ from .. import color
 from ..errors import UsageError
 from ..imageio import resize_to
 from ..realtime import Stylizer
+from .flow import PRESETS, require_opencv
 from .io import TranscodeResult, transcode
-from .temporal import DEFAULT_BLEND, DEFAULT_MOMENTUM, TemporalFilter
+from .temporal import DEFAULT_BLEND, DEFAULT_FLOW, DEFAULT_MOMENTUM, TemporalFilter
 
 
 @dataclass
 class VideoConfig:
     """How clips are written and whether their flicker is reduced; stored in the clip's metadata."""
 
-    temporal: bool = False  # running statistics and the motion-compensated blend (video.temporal)
+    temporal: bool = False  # running statistics and the flow-compensated blend (video.temporal)
     momentum: float = DEFAULT_MOMENTUM  # weight of the past in the running statistics; 0: off
-    blend: float = DEFAULT_BLEND  # weight of the previous output, moved by the motion; 0: off
+    blend: float = DEFAULT_BLEND  # weight of the previous output, warped by the optical flow; 0: off
+    flow: str = DEFAULT_FLOW  # the optical flow's DIS preset (video.flow.PRESETS)
     crf: int | None = None  # encoder quality (H.264, VP9): lower is better, 0 lossless; None: io.CRF
 
     def validate(self) -> "VideoConfig":
         for flag, value in (("--temporal-momentum", self.momentum), ("--temporal-blend", self.blend)):
             if not (isinstance(value, (int, float)) and 0 <= value < 1):
                 raise UsageError(f"{flag} must be in [0, 1), got {value}")
+        if self.flow not in PRESETS:
+            raise UsageError(f"--temporal-flow must be one of {', '.join(PRESETS)}, got {self.flow!r}")
         if self.crf is not None and (not isinstance(self.crf, int) or self.crf < 0):
             raise UsageError(f"--crf must be an integer ≥ 0, got {self.crf}")
         return self
@@ -63,6 +67,8 @@ class ClipStylizer:
         cfg = self.config
         if self.stylizer.config.crop:
             raise UsageError("--crop would change the frame size, and clips keep theirs: drop --crop")
+        if cfg.temporal:
+            require_opencv()  # the flow's: before any frame is read
         stylizer = _fixed_style(self.stylizer)
         represented: list = []
 
@@ -70,7 +76,7 @@ class ClipStylizer:
             out = stylizer.stylize(frame, represented, mask=mask)  # (3, H', W')
             return out if out.shape[-2:] == frame.shape[-2:] else resize_to(out, *frame.shape[-2:])
 
-        temporal = TemporalFilter(stylizer, cfg.momentum, cfg.blend) if cfg.temporal else None
+        temporal = TemporalFilter(stylizer, cfg.momentum, cfg.blend, cfg.flow) if cfg.temporal else None
 
         def process(frame: Tensor) -> Tensor:
             if not represented:

@@ -11,10 +11,24 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import torch
 from torch import Tensor
 
 from ..errors import UsageError
-from .temporal import shifted
+
+
+def shifted(image: Tensor, dy: int, dx: int) -> tuple[Tensor, Tensor]:
+    """``image`` (…, H, W) moved so that ``out[…, y, x] = image[…, y + dy, x + dx]``, and a
+    (1, H, W) mask of the positions that have a source (1) or fall outside it (0; zeros there)."""
+    height, width = image.shape[-2:]
+    out = torch.zeros_like(image)
+    valid = image.new_zeros(1, height, width)
+    top, bottom = max(0, -dy), min(height, height - dy)
+    left, right = max(0, -dx), min(width, width - dx)
+    if top < bottom and left < right:
+        out[..., top:bottom, left:right] = image[..., top + dy:bottom + dy, left + dx:right + dx]
+        valid[..., top:bottom, left:right] = 1
+    return out, valid
 
 
 def pan(image: Tensor, height: int, width: int, frames: int, step: tuple[int, int]) -> list[Tensor]:

@@ -1,4 +1,4 @@
-"""``--temporal``: less flicker when a clip is stylised frame by frame.
+"""``--temporal``: a clip stylised frame by frame that holds still where the world holds still.
 
 A feed-forward stylizer sees each frame alone, so what it does to one surface changes from frame
 to frame. Two remedies, both off unless asked for, applied here without touching the image path:
@@ -7,48 +7,59 @@ to frame. Two remedies, both off unless asked for, applied here without touching
    with — the moments (μ, σ²) of every conditional instance norm in Magenta's transformer (and,
    with ``alpha`` < 1, the content's own style embedding); AdaIN's (μ, σ) of the relu4_1
    features; WCT's (μ, Σ) — jump between frames. Each is replaced by its exponential moving
-   average over the frames so far, s̄_t = m·s̄_{t−1} + (1 − m)·s_t (``momentum`` m). The
-   stylizers expose the point where they compute these as a hook, ``smooth_moments``
-   (None, the default, leaves them untouched); :func:`smoothing` sets it for one clip.
-2. **Motion-compensated blend.** The global translation between consecutive content frames is
-   estimated by phase correlation (one FFT pair per frame); the previous output, shifted by it,
-   is blended into the new one with weight ``blend`` × agreement, where the agreement of a pixel
-   falls from 1 to 0 as the shifted previous content differs from the current content by up to
-   :data:`MATCH_TOLERANCE` — so pixels the global motion does not explain (objects moving on
-   their own, uncovered borders) are left as stylised.
+   average over the frames so far, s̄_t = m·s̄_{t−1} + (1 − m)·s_t (``momentum`` m), one average
+   per statistic, per mask region and per style pass. The stylizers expose the point where they
+   compute these as a hook, ``smooth_moments`` (None, the default, leaves them untouched);
+   :func:`smoothing` sets it for one clip.
+2. **Flow-compensated blend** (Ruder et al. 2016's temporal constraint, applied as a blend). The
+   dense optical flow w between consecutive INPUT frames (:mod:`.flow`, OpenCV's DIS on the CPU)
+   pulls the previous output onto the current frame's grid, warp(O_{t−1}, w), which is blended
+   into the new stylisation S_t:
 
-A scene cut (the aligned frames agree on less than :data:`CUT_AGREEMENT` of the picture) restarts
-both, so the statistics of one shot never leak into the next.
+       O_t = S_t + b·c·(warp(O_{t−1}, w) − S_t),    c = same_surface × colour agreement
+
+   with ``blend`` b, where c is 1 only where the pixel shows the same surface in both frames
+   (Ruder's forward–backward check and motion boundaries, inside the frame) and the warped
+   previous frame matches the current one in colour (falling to 0 at a mean |Δ| of 0.1). What
+   moved into view, what a moving object uncovered, and what the flow gets wrong are left as
+   stylised: no trail.
+
+A scene cut (less than half of the picture explained by the flow) restarts both, so the
+statistics of one shot never leak into the next and nothing is blended across it.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, ContextManager, Iterator
 
 import torch
 from torch import Tensor, nn
 
 from ..errors import UsageError
+from .flow import DEFAULT_PRESET, pair_motion, resized_motion, warp, working_frame
 
 DEFAULT_MOMENTUM = 0.9  # running statistics: weight of the past (0: off)
-DEFAULT_BLEND = 0.5  # motion-compensated blend: weight of the previous output (0: off)
-MATCH_TOLERANCE = 0.1  # mean |Δ| over RGB in [0, 1] at which a shifted pixel no longer counts as the same
-CUT_AGREEMENT = 0.25  # mean agreement below which two frames belong to different shots
+DEFAULT_BLEND = 0.5  # flow-compensated blend: weight of the previous output (0: off)
+DEFAULT_FLOW = DEFAULT_PRESET  # the DIS preset of the flow (flow.PRESETS)
+FLOW_SIDE = 256  # px: the flow is computed on the frames resized to at most this shorter side (flow.pair_motion)
+OCCLUSION_MARGIN = 2  # px: occlusions are grown by this much before blending (the flow blurs across their edges)
 HOOK = "smooth_moments"  # the attribute a stylizer, or one of its modules, reads its hook from
-LUMA = (0.299, 0.587, 0.114)  # Rec. 601 weights: motion is estimated on brightness
 
 
 class RunningMoments:
     """Exponential moving averages of statistics over frames, one per key:
     s̄_t = m·s̄_{t−1} + (1 − m)·s_t with s̄_0 = s_0, kept in float32 or wider (returned in the
-    input's dtype, so WCT's float64 moments stay float64)."""
+    input's dtype, so WCT's float64 moments stay float64). Within :meth:`scope` ``(name)`` the
+    keys are the scope's own (one pass per style of a masked stylisation keeps its averages)."""
 
     def __init__(self, momentum: float) -> None:
         self.momentum = momentum
         self._averages: dict[str, tuple[Tensor, ...]] = {}
+        self._scope = ""
 
     def __call__(self, key: str, *stats: Tensor) -> tuple[Tensor, ...]:
+        key = f"{self._scope}{key}"
         previous = self._averages.get(key)
         current = tuple(s.to(torch.promote_types(s.dtype, torch.float32)) for s in stats)
         if previous is not None and [p.shape for p in previous] == [c.shape for c in current]:
@@ -56,12 +67,37 @@ class RunningMoments:
         self._averages[key] = current
         return tuple(c.to(s.dtype) for c, s in zip(current, stats))
 
+    @contextmanager
+    def scope(self, name: str) -> Iterator[None]:
+        """Within the block, every key is prefixed with ``name`` (scopes nest)."""
+        outer = self._scope
+        self._scope = f"{outer}{name}/"
+        try:
+            yield
+        finally:
+            self._scope = outer
+
     def reset(self) -> None:
         """Forget the past (a new clip, or a scene cut)."""
         self._averages.clear()
 
     def __len__(self) -> int:
         return len(self._averages)
+
+
+class Hook:
+    """What ``--temporal`` sets as a ``smooth_moments`` hook: ``hook(key, *stats)`` gives the
+    running averages to use instead of ``stats`` (under ``prefix:key``), and ``hook.scope(name)``
+    a block whose statistics are averaged apart (:func:`styletransfer.realtime.smoothing_scope`)."""
+
+    def __init__(self, running: RunningMoments, prefix: str) -> None:
+        self.running, self.prefix = running, prefix
+
+    def __call__(self, key: str, *stats: Tensor) -> tuple[Tensor, ...]:
+        return self.running(f"{self.prefix}:{key}", *stats)
+
+    def scope(self, name: str) -> ContextManager[None]:
+        return self.running.scope(name)
 
 
 def hook_owners(stylizer) -> list[tuple[str, object]]:
@@ -88,7 +124,7 @@ def smoothing(stylizer, running: RunningMoments) -> Iterator[RunningMoments]:
     if not owners:
         raise UsageError(f"--temporal: {type(stylizer).__name__} has no statistics to smooth")
     for name, owner in owners:
-        setattr(owner, HOOK, _keyed(running, name))
+        setattr(owner, HOOK, Hook(running, name))
     try:
         yield running
     finally:
@@ -96,73 +132,32 @@ def smoothing(stylizer, running: RunningMoments) -> Iterator[RunningMoments]:
             delattr(owner, HOOK)  # back to the class's None
 
 
-def _keyed(running: RunningMoments, prefix: str) -> Callable[..., tuple[Tensor, ...]]:
-    def smooth(key: str, *stats: Tensor) -> tuple[Tensor, ...]:
-        return running(f"{prefix}:{key}", *stats)
-
-    return smooth
-
-
-# --- motion ------------------------------------------------------------------------------------
-
-
-def _luma(image: Tensor) -> Tensor:
-    """(3, H, W) → (H, W) brightness, mean removed, under a Hann window (no edge in the FFT)."""
-    weights = torch.tensor(LUMA, dtype=image.dtype, device=image.device)
-    luma = torch.einsum("c,chw->hw", weights, image)
-    luma = luma - luma.mean()
-    height, width = luma.shape
-    window = torch.outer(torch.hann_window(height, periodic=False, dtype=luma.dtype, device=luma.device),
-                         torch.hann_window(width, periodic=False, dtype=luma.dtype, device=luma.device))
-    return luma * window
-
-
-def estimate_shift(previous: Tensor, current: Tensor) -> tuple[int, int]:
-    """The integer (dy, dx) with ``current[:, y, x] ≈ previous[:, y + dy, x + dx]``: a pan of the
-    view by dx pixels right and dy down per frame. Phase correlation of the two (3, H, W) frames."""
-    a, b = _luma(previous.float()), _luma(current.float())  # (H, W) each
-    cross = torch.fft.rfft2(a) * torch.fft.rfft2(b).conj()
-    surface = torch.fft.irfft2(cross / cross.abs().clamp_min(torch.finfo(a.dtype).tiny), s=a.shape)  # (H, W)
-    height, width = a.shape
-    dy, dx = divmod(int(surface.argmax()), width)
-    return dy - height if dy > height // 2 else dy, dx - width if dx > width // 2 else dx
-
-
-def shifted(image: Tensor, dy: int, dx: int) -> tuple[Tensor, Tensor]:
-    """``image`` (…, H, W) moved so that ``out[…, y, x] = image[…, y + dy, x + dx]``, and a
-    (1, H, W) mask of the positions that have a source (1) or fall outside it (0; zeros there)."""
-    height, width = image.shape[-2:]
-    out = torch.zeros_like(image)
-    valid = image.new_zeros(1, height, width)
-    top, bottom = max(0, -dy), min(height, height - dy)
-    left, right = max(0, -dx), min(width, width - dx)
-    if top < bottom and left < right:
-        out[..., top:bottom, left:right] = image[..., top + dy:bottom + dy, left + dx:right + dx]
-        valid[..., top:bottom, left:right] = 1
-    return out, valid
-
-
-def agreement(previous: Tensor, current: Tensor, dy: int, dx: int) -> Tensor:
-    """(1, H, W) in [0, 1]: how well the previous (3, H, W) frame shifted by (dy, dx) explains the
-    current one at each pixel (1: the same colour; 0: off by MATCH_TOLERANCE or more, or no source)."""
-    moved, valid = shifted(previous, dy, dx)
-    difference = (current - moved).abs().mean(dim=0, keepdim=True)  # (1, H, W)
-    return valid * (1 - difference / MATCH_TOLERANCE).clamp(0, 1)
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Within the block torch runs on one thread (OpenCV's flow runs on its own pool, which the
+    idle torch threads would otherwise compete with while they spin)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class TemporalFilter:
-    """Stylise a clip's frames in order with running statistics and a motion-compensated blend.
+    """Stylise a clip's frames in order with running statistics and a flow-compensated blend.
 
-    ``with TemporalFilter(stylizer, momentum, blend) as temporal:`` installs the hooks for the
-    block; then ``temporal(frame, stylize)`` stylises one (3, H, W) frame with
+    ``with TemporalFilter(stylizer, momentum, blend, flow) as temporal:`` installs the hooks for
+    the block; then ``temporal(frame, stylize)`` stylises one (3, H, W) frame with
     ``stylize(frame)`` (which runs ``stylizer``) and returns the output, (3, H, W) like the frame.
     """
 
-    def __init__(self, stylizer, momentum: float = DEFAULT_MOMENTUM, blend: float = DEFAULT_BLEND) -> None:
-        self.stylizer, self.blend = stylizer, blend
+    def __init__(self, stylizer, momentum: float = DEFAULT_MOMENTUM, blend: float = DEFAULT_BLEND,
+                 flow: str = DEFAULT_FLOW) -> None:
+        self.stylizer, self.blend, self.flow = stylizer, blend, flow
         self.running = RunningMoments(momentum)
         self.cuts = 0
-        self._previous: tuple[Tensor, Tensor] | None = None  # (frame, output)
+        self._previous: tuple[Tensor, Tensor] | None = None  # (frame at the flow's size, output)
         self._hooks = None
 
     def __enter__(self) -> "TemporalFilter":
@@ -175,18 +170,18 @@ class TemporalFilter:
         self._previous = None
 
     def __call__(self, frame: Tensor, stylize: Callable[[Tensor], Tensor]) -> Tensor:
-        weight = motion = None
-        if self._previous is not None:
-            before, output_before = self._previous
-            motion = estimate_shift(before, frame)
-            weight = agreement(before, frame, *motion)  # (1, H, W)
-            if float(weight.mean()) < CUT_AGREEMENT:  # a new shot: nothing carries over
-                self.running.reset()
-                self.cuts += 1
-                weight = None
+        motion = None
+        with one_torch_thread():  # small tensors: threads gain nothing and would compete with OpenCV's
+            small = working_frame(frame, FLOW_SIDE)  # (3, h, w): what the flow is computed on
+            if self._previous is not None:
+                motion = pair_motion(self._previous[0], small, self.flow, OCCLUSION_MARGIN)
+        if motion is not None and motion.cut:  # a new shot: nothing carries over
+            self.running.reset()
+            self.cuts += 1
         output = stylize(frame)  # (3, H, W)
-        if weight is not None and self.blend > 0:
-            moved, _ = shifted(output_before, *motion)
-            output = torch.lerp(output, moved.to(output.dtype), self.blend * weight)
-        self._previous = (frame, output)
+        if motion is not None and not motion.cut and self.blend > 0:
+            motion = resized_motion(motion, *frame.shape[-2:])
+            moved, _ = warp(self._previous[1].float(), motion.flow)  # (3, H, W); outside the frame c = 0
+            output = torch.lerp(output, moved.to(output.dtype), self.blend * motion.weight.to(output.dtype))
+        self._previous = (small, output)
         return output

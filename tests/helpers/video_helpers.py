@@ -3,9 +3,6 @@ known motion built from the sample pictures (frames and their true optical flow)
 
 from __future__ import annotations
 
-import functools
-import math
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
@@ -13,9 +10,6 @@ from typing import Sequence
 import numpy as np
 import pytest
 import torch
-
-from styletransfer.imageio import load_image, resize_to
-from styletransfer.video.flow import pixel_grid, sample
 
 av = pytest.importorskip("av")
 
@@ -107,112 +101,3 @@ def audio_payloads(path: Path) -> list[bytes]:
         return [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size]
 
 
-# --- clips with known motion (for the optical flow tests) ---------------------------------------
-
-PICTURES = Path("assets/content")
-
-
-@dataclass
-class KnownMotion:
-    """A clip whose motion is known. ``flows[t]`` is the true flow w of the pair (t, t + 1) in
-    styletransfer.video.flow's convention, frames[t + 1](p) = frames[t](p + w(p)), and
-    ``forward[t]`` the true forward flow f, frames[t](q) = frames[t + 1](q + f(q)); both None
-    across a scene cut. ``objects`` (H, W) bool per frame: where the moving object is, if any."""
-
-    frames: list[torch.Tensor]
-    flows: list[torch.Tensor | None]
-    forward: list[torch.Tensor | None]
-    objects: list[torch.Tensor] | None = None
-
-    @property
-    def cuts(self) -> list[int]:
-        """The pairs (index of their first frame) that span a scene cut."""
-        return [t for t, flow in enumerate(self.flows) if flow is None]
-
-
-@functools.lru_cache(maxsize=None)
-def _picture(name: str, size: int) -> torch.Tensor:
-    image = load_image(PICTURES / f"{name}.jpg")  # (3, H, W)
-    height, width = image.shape[-2:]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    return resize_to(image[:, top:top + side, left:left + side], size, size)
-
-
-def picture(name: str, size: int) -> torch.Tensor:
-    """The sample content picture ``name`` (astronaut, chelsea, coffee, rocket), its central square
-    resized to size x size (antialiased), (3, size, size) in [0, 1]."""
-    return _picture(name, size).clone()
-
-
-def _affine(t: int, scale: float, degrees: float, step: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
-    """Frame t's map from its centred pixel coordinates to the source's: (A_t, d_t) with
-    A_t = scale^−t R(−t·degrees) and d_t = t·step, (x, y) order."""
-    angle = -math.radians(degrees) * t
-    rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
-    return rotation / scale**t, np.array(step, dtype=np.float64) * t
-
-
-def _affine_flow(size: int, to: tuple[np.ndarray, np.ndarray], source: tuple[np.ndarray, np.ndarray]) -> torch.Tensor:
-    """The true flow pulling the frame with map ``source`` onto the grid of the frame with map
-    ``to``: p + w(p) = c + A_s⁻¹(A_t (p − c) + d_t − d_s), (2, size, size) float32."""
-    (a_to, d_to), (a_source, d_source) = to, source
-    centred = pixel_grid(size, size, dtype=torch.float64).flatten(1).numpy() - (size - 1) / 2  # (2, P)
-    landed = np.linalg.solve(a_source, a_to @ centred + (d_to - d_source)[:, None])  # (2, P)
-    return torch.from_numpy(landed - centred).reshape(2, size, size).float()
-
-
-def affine_clip(count: int = 4, size: int = 64, *, scale: float = 1.0, degrees: float = 0.0,
-                step: tuple[float, float] = (0.0, 0.0), name: str = "coffee") -> KnownMotion:
-    """A camera move over the picture ``name``: each frame zooms in by ``scale``, turns the view
-    by ``degrees`` (the picture rotates clockwise on screen) and pans by ``step`` = (dx, dy)
-    pixels (the picture moves by −step) about the frame's centre, compared with the previous one.
-    Frame t(p) = source(A_t (p − c) + d_t + c_source), bilinear from a source picture large
-    enough that every frame lies inside it."""
-    maps = [_affine(t, scale, degrees, step) for t in range(count)]
-    margin = max(abs(v) for v in step) * count + size * 0.45  # rotation: the corners reach 0.71·size
-    source = picture(name, int(size + 2 * margin))  # (3, S, S)
-    centred = pixel_grid(size, size, dtype=torch.float64).flatten(1).numpy() - (size - 1) / 2  # (2, P)
-    frames = []
-    for a, d in maps:
-        points = a @ centred + d[:, None] + (source.shape[-1] - 1) / 2  # (2, P)
-        frame, inside = sample(source, torch.from_numpy(points).reshape(2, size, size).float())
-        assert bool(inside.all()), "the source picture is too small for this motion"
-        frames.append(frame.clamp(0, 1))
-    flows = [_affine_flow(size, after, before) for before, after in zip(maps[:-1], maps[1:])]
-    forward = [_affine_flow(size, before, after) for before, after in zip(maps[:-1], maps[1:])]
-    return KnownMotion(frames, flows, forward)
-
-
-def object_clip(count: int = 4, size: int = 64, *, object_size: int = 20, step: tuple[int, int] = (3, 2),
-                background: str = "coffee", thing: str = "astronaut") -> KnownMotion:
-    """A textured square (the middle of picture ``thing``) moving by ``step`` = (dx, dy) whole
-    pixels a frame over a still picture ``background``, from near the top left. Inside the
-    square the true flow is −step, elsewhere 0; the strip it uncovers in each frame showed the
-    square in the previous one (a disocclusion)."""
-    frames, objects = [], []
-    patch = picture(thing, 2 * object_size)[:, object_size // 2:object_size // 2 + object_size,
-                                            object_size // 2:object_size // 2 + object_size]
-    still = picture(background, size)
-    for t in range(count):
-        left, top = size // 8 + t * step[0], size // 8 + t * step[1]
-        assert left + object_size <= size and top + object_size <= size, "the square leaves the frame"
-        frame, where = still.clone(), torch.zeros(size, size, dtype=torch.bool)
-        frame[:, top:top + object_size, left:left + object_size] = patch
-        where[top:top + object_size, left:left + object_size] = True
-        frames.append(frame)
-        objects.append(where)
-    motion = torch.tensor(step, dtype=torch.float32)[:, None, None]  # (2, 1, 1)
-    flows = [-motion * where.float() for where in objects[1:]]
-    forward = [motion * where.float() for where in objects[:-1]]
-    return KnownMotion(frames, flows, forward, objects)
-
-
-def cut_clip(count: int = 6, size: int = 64, *, cut: int = 3, step: tuple[float, float] = (1.5, 1.0),
-             names: tuple[str, str] = ("coffee", "chelsea")) -> KnownMotion:
-    """A pan by ``step`` over one picture for ``cut`` frames, then over another: a scene cut
-    between frames cut − 1 and cut (true flow None there)."""
-    first = affine_clip(cut, size, step=step, name=names[0])
-    second = affine_clip(count - cut, size, step=step, name=names[1])
-    return KnownMotion(first.frames + second.frames, first.flows + [None] + second.flows,
-                       first.forward + [None] + second.forward)
