@@ -10,8 +10,9 @@
 
 **Consistency.** Every kind of clip of :mod:`styletransfer.video.known_motion` (``--kind-frames``
 frames of ``--kind-size``² built from the sample pictures, their true flow known: a pan, a zoom,
-a rotation, an object moving over a still picture, a scene cut), and ``--footage`` clips (their
-first ``--kind-frames`` frames, the shorter side resized to ``--kind-size``), each written
+a rotation, a textured and a flat red square moving over a still picture, a scene cut), and
+``--footage`` clips (their first ``--kind-frames`` frames, the shorter side resized to
+``--kind-size``), each written
 losslessly and stylised through the clip path (``feedforward_files``, as ``styletransfer
 stylize clip.mp4 style.jpg -o out.mp4 --method M [--temporal]``) by each of ``--consistency-methods``
 (magenta; adain with the shipped decoder) with ``assets/style/mosaic.jpg``, without and with
@@ -23,7 +24,7 @@ stylize clip.mp4 style.jpg -o out.mp4 --method M [--temporal]``) by each of ``--
 * The style distance of every frame: the Gram distance to the style image over relu1_1–relu4_1
   of the original VGG19, each layer divided by the input frame's own distance (1: no style; as
   ``scripts/evaluate_decoder.py``), and its ratio --temporal / per frame (mean and worst frame).
-* On the object clip, the trail: mean |--temporal − per frame| over the strip the object just
+* On the two square clips, the trail: mean |--temporal − per frame| over the strip the square just
   uncovered, against the same over the still background 16 px or more from anywhere it has been.
 * On the pan, the flicker of :func:`styletransfer.video.pan_flicker` (its step is whole pixels).
 
@@ -213,7 +214,7 @@ def flicker_rows(args) -> list[dict]:
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 TRAIL_DISTANCE = 16  # px: the still background is this far from anywhere the object has been
-CONSISTENCY_KINDS = ("pan", "zoom", "rotation", "object", "cut")
+CONSISTENCY_KINDS = ("pan", "zoom", "rotation", "object", "red square", "cut")
 
 
 class StyleDistance:
@@ -347,7 +348,7 @@ def consistency_rows(args) -> list[dict]:
                 row["style_ratio_mean"], row["style_ratio_max"] = sum(styles) / len(styles), max(styles)
                 if known.objects is not None:
                     row["trail"], row["still_noise"] = trail(known, plain, smoothed)
-                    if args.strip and method == args.consistency_methods[0]:
+                    if args.strip and method == args.consistency_methods[0] and name == "object":
                         strip_picture(known, plain, smoothed, Path(args.strip))
                 if name == "pan":
                     step = tuple(int(v) for v in (args.kind_size / 64, 1.5 * args.kind_size / 64))  # (dy, dx)
@@ -376,8 +377,8 @@ def consistency_table(data: dict) -> list[str]:
         lines.append("")
     for r in extra:
         if "trail" in r:
-            lines.append(f"- {r['method']}, object: mean |--temporal − per frame| {r['trail']:.4f} where the object "
-                         f"just was, {r['still_noise']:.4f} on the still background")
+            lines.append(f"- {r['method']}, {r['clip']}: mean |--temporal − per frame| {r['trail']:.4f} where the "
+                         f"square just was, {r['still_noise']:.4f} on the still background")
         if "flicker_plain" in r:
             lines.append(f"- {r['method']}, pan: flicker {r['flicker_plain']:.4f} per frame, "
                          f"{r['flicker_temporal']:.4f} with --temporal")

@@ -37,6 +37,7 @@ from styletransfer.video import (
 )
 from styletransfer.video import io as video_io
 from styletransfer.video.io import read_clip_metadata
+from styletransfer.video.temporal import DEFAULT_MOMENTUM
 from styletransfer.wct import WCTConfig, WCTStylizer
 from styletransfer.weights import load_encoder
 from tests.helpers.adain_helpers import calibrated_model, pytorch_adain_encoder
@@ -273,7 +274,8 @@ def test_the_consistency_benchmark_measures_every_clip_kind(tmp_path):
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     rows = json.loads(report.read_text())["consistency"]
-    assert [(r["clip"], r["method"]) for r in rows] == [(c, m) for c in ("pan", "zoom", "rotation", "object", "cut",
+    assert [(r["clip"], r["method"]) for r in rows] == [(c, m) for c in ("pan", "zoom", "rotation", "object",
+                                                                         "red square", "cut",
                                                                          "walk.mp4") for m in ("magenta", "adain")]
     assert all(r["temporal"] < r["plain"] and r["style_ratio_max"] > 0 for r in rows)
     assert all("true_ratio" in r for r in rows if r["clip"] != "walk.mp4")
@@ -391,4 +393,4 @@ def test_temporal_settings_reach_the_clip_and_its_metadata(tmp_path, clip):
                  "--temporal-blend", "0.4", "--no-progress")
     assert result.exit_code == 0, result.output
     video = read_clip_metadata(out)["video"]
-    assert (video["temporal"], video["flow"], video["blend"], video["momentum"]) == (True, "medium", 0.4, 0.9)
+    assert (video["temporal"], video["flow"], video["blend"], video["momentum"]) == (True, "medium", 0.4, DEFAULT_MOMENTUM)

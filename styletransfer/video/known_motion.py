@@ -94,14 +94,17 @@ def affine_clip(count: int = 4, size: int = 64, *, scale: float = 1.0, degrees: 
 
 
 def object_clip(count: int = 4, size: int = 64, *, object_size: int = 20, step: tuple[int, int] = (3, 2),
-                background: str = "coffee", thing: str = "astronaut") -> KnownMotion:
-    """A textured square (the middle of picture ``thing``) moving by ``step`` = (dx, dy) whole
-    pixels a frame over a still picture ``background``, from near the top left. Inside the
-    square the true flow is −step, elsewhere 0; the strip it uncovers in each frame showed the
-    square in the previous one (a disocclusion)."""
+                background: str = "coffee", thing: str | tuple[float, float, float] = "astronaut") -> KnownMotion:
+    """A square moving by ``step`` = (dx, dy) whole pixels a frame over a still picture
+    ``background``, from near the top left: textured (the middle of picture ``thing``) or flat
+    (``thing`` an RGB colour in [0, 1]). Inside the square the true flow is −step, elsewhere 0;
+    the strip it uncovers in each frame showed the square in the previous one (a disocclusion)."""
     frames, objects = [], []
-    patch = picture(thing, 2 * object_size)[:, object_size // 2:object_size // 2 + object_size,
-                                            object_size // 2:object_size // 2 + object_size]
+    if isinstance(thing, str):
+        patch = picture(thing, 2 * object_size)[:, object_size // 2:object_size // 2 + object_size,
+                                                object_size // 2:object_size // 2 + object_size]
+    else:
+        patch = torch.tensor(thing, dtype=torch.float32)[:, None, None].expand(3, object_size, object_size)
     still = picture(background, size)
     for t in range(count):
         left, top = size // 8 + t * step[0], size // 8 + t * step[1]
@@ -138,7 +141,8 @@ def kinds(count: int = 4, size: int = 64) -> dict[str, Callable[[], KnownMotion]
     """One clip of each kind of motion, ``count`` frames of size x size, by name (built when
     called). The motions per frame grow with the size where they are in pixels: a pan by
     (1.5, 1) px at 64 px, an object of 5/16 of the frame moving by whole pixels; a zoom in by
-    2% and a turn by 1° at every size; the cut halfway through a pan."""
+    2% and a turn by 1° at every size; the cut halfway through a pan. "object" is a textured
+    square, "red square" a flat one."""
     unit = size / 64
     step = (1.5 * unit, 1.0 * unit)
     moves = (max(1, round(2 * unit)), max(1, round(unit)))
@@ -148,5 +152,7 @@ def kinds(count: int = 4, size: int = 64) -> dict[str, Callable[[], KnownMotion]
         "zoom": lambda: affine_clip(count, size, scale=1.02),
         "rotation": lambda: affine_clip(count, size, degrees=1.0),
         "object": lambda: object_clip(count, size, object_size=round(size * 5 / 16), step=moves),
+        "red square": lambda: object_clip(count, size, object_size=round(size * 5 / 16), step=moves,
+                                          thing=(1.0, 0.0, 0.0)),
         "cut": lambda: cut_clip(count, size, cut=count // 2, step=step),
     }

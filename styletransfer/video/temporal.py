@@ -39,7 +39,7 @@ from torch import Tensor, nn
 from ..errors import UsageError
 from .flow import DEFAULT_PRESET, pair_motion, resized_motion, warp, working_frame
 
-DEFAULT_MOMENTUM = 0.9  # running statistics: weight of the past (0: off)
+DEFAULT_MOMENTUM = 0.5  # running statistics: weight of the past (0: off); see docs/VIDEO.md for why not more
 DEFAULT_BLEND = 0.5  # flow-compensated blend: weight of the previous output (0: off)
 DEFAULT_FLOW = DEFAULT_PRESET  # the DIS preset of the flow (flow.PRESETS)
 FLOW_SIDE = 256  # px: the flow is computed on the frames resized to at most this shorter side (flow.pair_motion)
