@@ -16,13 +16,15 @@ forward flow f of frame t − 1, previous(q) ≈ current(q + f(q)). (In Ruder et
 their backward flow ŵ and f their forward flow w.) A camera panning right by d pixels a frame has
 w = (+d, 0) everywhere, as :func:`styletransfer.video.flicker.pan`'s step does.
 
-* :func:`optical_flow`: OpenCV's DIS (Kroeger et al. 2016) on the frames' grey levels, on the CPU
-  (``opencv-python-headless``, imported only when a flow is computed).
+* :func:`optical_flow`, :func:`flows` (both ways): OpenCV's DIS (Kroeger et al. 2016) on the
+  frames' grey levels, on the CPU (``opencv-python-headless``, imported only when a flow is computed).
 * :func:`warp`: bilinear backward warping with a validity mask (samples outside the frame).
 * :func:`same_surface`: Ruder et al. 2016's forward–backward consistency check and motion
   boundaries; 1 where warp(previous) shows the same surface as the current frame.
+  :func:`agreement`: whether warp(previous) matches the current frame in colour.
 * :func:`warping_error`, :func:`clip_warping_error`: Lai et al. 2018's E_warp.
-* :func:`pair_motion` (one pair), :func:`clip_motion` (a clip): flow, mask and scene cut together.
+* :func:`pair_motion` (one pair), :func:`clip_motion` (a clip): flow, masks and scene cut
+  together; :func:`working_frame` and :func:`resized_motion` compute them on smaller frames.
 """
 
 from __future__ import annotations

@@ -12,14 +12,16 @@ to frame. Two remedies, both off unless asked for, applied here without touching
    compute these as a hook, ``smooth_moments`` (None, the default, leaves them untouched);
    :func:`smoothing` sets it for one clip.
 2. **Flow-compensated blend** (Ruder et al. 2016's temporal constraint, applied as a blend). The
-   dense optical flow w between consecutive INPUT frames (:mod:`.flow`, OpenCV's DIS on the CPU)
-   pulls the previous output onto the current frame's grid, warp(O_{t−1}, w), which is blended
-   into the new stylisation S_t:
+   dense optical flow w between consecutive INPUT frames (:mod:`.flow`, OpenCV's DIS on the CPU,
+   computed on the frames resized to at most :data:`FLOW_SIDE` a side and brought back) pulls the
+   previous output onto the current frame's grid, warp(O_{t−1}, w), which is blended into the new
+   stylisation S_t:
 
        O_t = S_t + b·c·(warp(O_{t−1}, w) − S_t),    c = same_surface × colour agreement
 
    with ``blend`` b, where c is 1 only where the pixel shows the same surface in both frames
-   (Ruder's forward–backward check and motion boundaries, inside the frame) and the warped
+   (Ruder's forward–backward check, its occlusions grown by :data:`OCCLUSION_MARGIN`, and motion
+   boundaries, inside the frame) and the warped
    previous frame matches the current one in colour (falling to 0 at a mean |Δ| of 0.1). What
    moved into view, what a moving object uncovered, and what the flow gets wrong are left as
    stylised: no trail.
