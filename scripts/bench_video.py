@@ -79,6 +79,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
+from evaluate_decoder import STYLE_LAYERS, distances  # noqa: E402
+
 from styletransfer.adain import AdaINConfig  # noqa: E402
 from styletransfer.api import feedforward_files  # noqa: E402
 from styletransfer.imageio import load_image, resize_to, save_image  # noqa: E402
@@ -212,14 +214,14 @@ def flicker_rows(args) -> list[dict]:
 
 # --- consistency -----------------------------------------------------------------------------------
 
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 TRAIL_DISTANCE = 16  # px: the still background is this far from anywhere the object has been
 CONSISTENCY_KINDS = ("pan", "zoom", "rotation", "object", "red square", "cut")
 
 
 class StyleDistance:
-    """The Gram distance of a frame to the style image over STYLE_LAYERS of the original VGG19,
-    each layer divided by the input frame's own distance (1: no style at all)."""
+    """The Gram distance of frames to the style image over relu1_1–relu4_1 of the original VGG19,
+    each layer divided by the input frame's own distance (1: no style at all), as
+    ``scripts/evaluate_decoder.py`` measures it (:func:`evaluate_decoder.distances`)."""
 
     def __init__(self, style) -> None:
         from styletransfer import load_encoder
@@ -231,18 +233,14 @@ class StyleDistance:
     def features(self, image) -> dict:
         return self.encoder(image.unsqueeze(0), STYLE_LAYERS)
 
-    def __call__(self, output, content) -> float:
-        from styletransfer.losses import functional as LF
-
-        x, c = self.features(output), self.features(content)
-        return sum(float(LF.gram_loss(x[k], self.style[k])) / float(LF.gram_loss(c[k], self.style[k]))
-                   for k in STYLE_LAYERS) / len(STYLE_LAYERS)
+    def __call__(self, content, *outputs) -> list[float]:
+        """The distance of each of ``outputs``, stylisations of the (3, H, W) ``content`` (encoded once)."""
+        own = self.features(content)
+        return [distances(self.features(output), own, self.style)["gram"] for output in outputs]
 
 
-def footage_clip(path: Path, frames: int, size: int):
+def footage_frames(path: Path, frames: int, size: int) -> list:
     """The first ``frames`` frames of a real clip, the shorter side resized to ``size`` (even sides)."""
-    from styletransfer.video.known_motion import KnownMotion
-
     decoded = []
     for frame in read_frames(path):
         height, width = frame.shape[-2:]
@@ -250,24 +248,7 @@ def footage_clip(path: Path, frames: int, size: int):
         decoded.append(resize_to(frame, 2 * round(height * scale / 2), 2 * round(width * scale / 2)).clamp(0, 1))
         if len(decoded) == frames:
             break
-    return KnownMotion(decoded, [None] * (len(decoded) - 1), [None] * (len(decoded) - 1))
-
-
-def true_motions(clip):
-    """The true flow and same-surface masks of a known clip as Motions; None where unknown."""
-    from styletransfer.video.flow import Motion, same_surface
-
-    if clip.flows and all(flow is None for flow in clip.flows):
-        return None
-    motions = []
-    for flow, forward in zip(clip.flows, clip.forward):
-        size = clip.frames[0].shape[-2:]
-        if flow is None:
-            motions.append(Motion(torch.zeros(2, *size), torch.zeros(1, *size), torch.zeros(1, *size), 0.0, True))
-        else:
-            mask = same_surface(flow, forward)
-            motions.append(Motion(flow, mask, torch.ones_like(mask), 1.0, False))
-    return motions
+    return decoded
 
 
 def stylised_clip(method: str, clip: Path, out: Path, temporal: bool, device: str) -> list:
@@ -283,17 +264,25 @@ def stylised_clip(method: str, clip: Path, out: Path, temporal: bool, device: st
 def trail(clip, plain: list, smoothed: list) -> tuple[float, float]:
     """(mean |--temporal − per frame| over the strips the object uncovered, the same over the still
     background TRAIL_DISTANCE px or more from anywhere the object has been), over the frames."""
-    import torch.nn.functional as F
-
     left_sum = left_count = still_sum = still_count = 0.0
     for t in range(1, len(clip.frames)):
-        left = clip.objects[t - 1] & ~clip.objects[t]
-        ever = torch.stack(clip.objects[:t + 1]).any(dim=0)[None, None].float()
-        still = ~(F.max_pool2d(ever, 2 * TRAIL_DISTANCE + 1, 1, TRAIL_DISTANCE)[0, 0] > 0)
+        left, still = clip.uncovered(t), clip.still_background(t, TRAIL_DISTANCE)
         difference = (smoothed[t] - plain[t]).abs().mean(dim=0)  # (H, W)
         left_sum, left_count = left_sum + float(difference[left].sum()), left_count + int(left.sum())
         still_sum, still_count = still_sum + float(difference[still].sum()), still_count + int(still.sum())
     return left_sum / left_count, still_sum / still_count
+
+
+def whole_pixel_pan(clip) -> tuple[int, int] | None:
+    """(dy, dx) of a clip whose true flow is one whole-pixel translation (the step of
+    :func:`styletransfer.video.pan_flicker`), else None."""
+    if clip.cuts or clip.objects is not None:
+        return None
+    first = clip.flows[0][:, 0, 0]  # (x, y)
+    if not all(torch.allclose(flow, first[:, None, None], atol=1e-4) for flow in clip.flows):
+        return None
+    dx, dy = (float(v) for v in first)
+    return (round(dy), round(dx)) if abs(dx - round(dx)) < 1e-4 and abs(dy - round(dy)) < 1e-4 else None
 
 
 def strip_picture(clip, plain: list, smoothed: list, path: Path) -> None:
@@ -314,22 +303,24 @@ def strip_picture(clip, plain: list, smoothed: list, path: Path) -> None:
 
 def consistency_rows(args) -> list[dict]:
     from styletransfer.video.flow import clip_motion, warping_errors
-    from styletransfer.video.known_motion import kinds
+    from styletransfer.video.known_motion import KnownMotion, kinds
 
     distance = StyleDistance(load_image(STYLE))
     builders = kinds(args.kind_frames, args.kind_size)
-    clips = {kind: builders[kind] for kind in CONSISTENCY_KINDS}
-    clips.update({Path(f).name: (lambda f=f: footage_clip(Path(f), args.kind_frames, args.kind_size))
+    clips = {kind: builders[kind] for kind in CONSISTENCY_KINDS}  # name → a KnownMotion, or frames of footage
+    clips.update({Path(f).name: (lambda f=f: footage_frames(Path(f), args.kind_frames, args.kind_size))
                   for f in args.footage})
     rows = []
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         for name, build in clips.items():
-            known = build()
-            source = write_clip(folder / "in.mp4", known.frames, RATE, crf=LOSSLESS)
+            built = build()
+            known = built if isinstance(built, KnownMotion) else None  # footage: motion unknown
+            source = write_clip(folder / "in.mp4", known.frames if known else built, RATE, crf=LOSSLESS)
             inputs = list(read_frames(source))
             motions = clip_motion(inputs)
-            truth = true_motions(known)
+            truth = known.true_motions() if known else None
+            step = whole_pixel_pan(known) if known else None
             for method in args.consistency_methods:
                 start = time.perf_counter()
                 plain = stylised_clip(method, source, folder / "plain.mp4", False, args.device)
@@ -343,17 +334,16 @@ def consistency_rows(args) -> list[dict]:
                     row["true_plain"] = warping_errors(plain, truth).mean
                     row["true_temporal"] = warping_errors(smoothed, truth).mean
                     row["true_ratio"] = row["true_temporal"] / row["true_plain"]
-                styles = [distance(o, i) / distance(p, i) for o, p, i in zip(smoothed, plain, inputs)]
-                row["style_plain"] = sum(distance(p, i) for p, i in zip(plain, inputs)) / len(inputs)
+                pairs = [distance(i, p, o) for i, p, o in zip(inputs, plain, smoothed)]  # (per frame, --temporal)
+                styles = [after / before for before, after in pairs]
+                row["style_plain"] = sum(before for before, _ in pairs) / len(pairs)
                 row["style_ratio_mean"], row["style_ratio_max"] = sum(styles) / len(styles), max(styles)
-                if known.objects is not None:
+                if known and known.objects is not None:
                     row["trail"], row["still_noise"] = trail(known, plain, smoothed)
                     if args.strip and method == args.consistency_methods[0] and name == "object":
                         strip_picture(known, plain, smoothed, Path(args.strip))
-                if name == "pan":
-                    step = tuple(int(v) for v in (args.kind_size / 64, 1.5 * args.kind_size / 64))  # (dy, dx)
-                    if all(float(v).is_integer() for v in (args.kind_size / 64, 1.5 * args.kind_size / 64)):
-                        row["flicker_plain"], row["flicker_temporal"] = pan_flicker(plain, step), pan_flicker(smoothed, step)
+                if step is not None:
+                    row["flicker_plain"], row["flicker_temporal"] = pan_flicker(plain, step), pan_flicker(smoothed, step)
                 row["seconds"] = time.perf_counter() - start
                 print(f"{name} {method}: E_warp input {row['input']:.5f}, per frame {row['plain']:.4f}, --temporal "
                       f"{row['temporal']:.4f} ({row['ratio']:.2f}x); style distance ratio {row['style_ratio_mean']:.3f} "

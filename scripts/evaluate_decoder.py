@@ -55,10 +55,17 @@ def reconstruction(stylizer: AdaINStylizer, photos: list[Path], size: int) -> li
 
 
 def losses(encoder, image: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> dict:
-    """Gram and BN-statistics distances summed over STYLE_LAYERS, each layer normalised by the
-    content image's own distance; content: ‖F − P‖² / ‖P‖² at relu4_1."""
+    """:func:`distances` of ``image`` against ``content`` and ``style``, (3, H, W) each, encoded here."""
     with torch.no_grad():
         x, c, s = (encoder(t.unsqueeze(0), STYLE_LAYERS) for t in (image, content, style))
+    return distances(x, c, s)
+
+
+def distances(x: dict, c: dict, s: dict) -> dict:
+    """From the encoder's features (layer → (1, C, H, W)) of an image ``x``, its content ``c`` and
+    the style ``s``: Gram and BN-statistics distances to the style averaged over STYLE_LAYERS,
+    each layer divided by the content's own distance (1: no style transferred); content:
+    ‖F − P‖² / ‖P‖² at relu4_1."""
     out = {"gram": 0.0, "bn-stats": 0.0}
     for layer in STYLE_LAYERS:
         for name, loss in (("gram", LF.gram_loss), ("bn-stats", LF.bn_stats_loss)):

@@ -11,7 +11,6 @@ import functools
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from styletransfer.errors import UsageError
 from styletransfer.video import pan, shifted
@@ -20,14 +19,17 @@ from styletransfer.video.flow import (
     PRESETS,
     clip_motion,
     clip_warping_error,
+    grown,
     motion_boundaries,
     occluded,
     optical_flow,
     pair_motion,
+    resized_motion,
     same_surface,
     warp,
     warping_error,
     warping_errors,
+    working_frame,
 )
 from styletransfer.video.known_motion import KnownMotion, affine_clip, cut_clip, kinds, object_clip, picture
 
@@ -76,7 +78,7 @@ def clip(kind: str) -> KnownMotion:
 
 def grow(mask: torch.Tensor, radius: int) -> torch.Tensor:
     """(H, W) bool dilated by a (2r + 1)² square."""
-    return F.max_pool2d(mask[None, None].float(), 2 * radius + 1, 1, radius)[0, 0] > 0
+    return grown(mask[None], radius)[0]
 
 
 def measured_region(known: KnownMotion, t: int) -> torch.Tensor:
@@ -257,10 +259,12 @@ def test_opencvs_remap_and_the_torch_path_sample_alike():
 
 
 def test_a_flow_computed_on_smaller_frames_is_brought_back_to_full_size():
-    """pair_motion(side=…) computes on frames resized to that shorter side and scales the vectors
-    back: a pan by (dx, dy) = (3, 2) px at 384 px is found as (3, 2) from 128 px frames."""
+    """The motion computed on frames resized to a shorter side of 128 px (working_frame) and
+    brought back (resized_motion) scales the vectors back: a pan by (dx, dy) = (3, 2) px at
+    384 px is found as (3, 2)."""
     frames = pan(picture("rocket", 400), 384, 384, 2, (2, 3))
-    full, small = pair_motion(*frames), pair_motion(*frames, side=128)
+    full = pair_motion(*frames)
+    small = resized_motion(pair_motion(*(working_frame(frame, 128) for frame in frames)), 384, 384)
     assert small.flow.shape == full.flow.shape == (2, 384, 384) and small.mask.shape == (1, 384, 384)
     inner = small.flow[:, 32:-32, 32:-32].flatten(1).median(dim=1).values
     assert inner.tolist() == pytest.approx([3.0, 2.0], abs=0.15)

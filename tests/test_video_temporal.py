@@ -18,7 +18,7 @@ from styletransfer.imageio import load_image
 from styletransfer.magenta.stylizer import MagentaConfig, load_stylizer
 from styletransfer.methods import METHODS
 from styletransfer.video import RunningMoments, TemporalFilter, smoothing
-from styletransfer.video.flow import Motion, clip_motion, same_surface, warping_errors
+from styletransfer.video.flow import clip_motion, warping_errors
 from styletransfer.video.known_motion import KnownMotion, kinds, still_clip
 
 cv2 = pytest.importorskip("cv2")
@@ -63,19 +63,6 @@ def outputs(kind: str, setting: str) -> list[torch.Tensor]:
     return stylise(frames, temporal=True, blend=0.5 if setting == "temporal" else 0.0)
 
 
-def true_motions(clip: KnownMotion) -> list[Motion]:
-    """The clip's true flow and same-surface mask as Motions (a cut: nothing compared)."""
-    motions = []
-    for flow, forward in zip(clip.flows, clip.forward):
-        if flow is None:
-            empty = torch.zeros(1, SIZE, SIZE)
-            motions.append(Motion(torch.zeros(2, SIZE, SIZE), empty, empty, 0.0, True))
-        else:
-            mask = same_surface(flow, forward)
-            motions.append(Motion(flow, mask, torch.ones_like(mask), 1.0, False))
-    return motions
-
-
 @pytest.mark.parametrize("kind", MOVING)
 def test_temporal_at_least_halves_the_warping_error(kind):
     """Lai et al.'s E_warp (DIS flow on the input frames) of the --temporal output is at most half
@@ -86,7 +73,7 @@ def test_temporal_at_least_halves_the_warping_error(kind):
     clip = known(kind)
     measures = {"DIS": clip_motion(clip.frames)}
     if kind in CAMERA:
-        measures["true flow"] = true_motions(clip)
+        measures["true flow"] = clip.true_motions()
     for label, motions in measures.items():
         plain = warping_errors(outputs(kind, "plain"), motions).mean
         temporal = warping_errors(outputs(kind, "temporal"), motions).mean
@@ -106,11 +93,10 @@ def test_no_trail_behind_a_moving_object(kind):
     clip = known(kind)
     plain, temporal, statistics = (outputs(kind, s) for s in ("plain", "temporal", "statistics"))
     for t in range(1, FRAMES):
-        left = clip.objects[t - 1] & ~clip.objects[t]  # (H, W): uncovered in frame t
+        left = clip.uncovered(t)  # (H, W)
         untouched = (temporal[t][:, left] == statistics[t][:, left]).all(dim=0).float().mean()
         assert untouched >= 0.99  # measured: every pixel, but 1 of 232 on the red square's frame 6
-        ever = torch.stack(clip.objects[:t + 1]).any(dim=0)
-        still = ~torch.nn.functional.max_pool2d(ever[None, None].float(), 33, 1, 16)[0, 0].bool()  # 16 px away
+        still = clip.still_background(t, 16)
         trail = float((temporal[t] - plain[t]).abs().mean(dim=0)[left].mean())
         noise = float((temporal[t] - plain[t]).abs().mean(dim=0)[still].mean())
         print(f"{kind}, frame {t}: |--temporal − per frame| where the square was {trail:.4f}, "

@@ -173,7 +173,7 @@ def sample(image: Tensor, points: Tensor) -> tuple[Tensor, Tensor]:
     dark rim leaks into neighbouring samples); the mask says not to trust it. A point on a pixel
     centre gives that pixel's value exactly (its weights are 1 and 0), so a zero flow warps a
     frame onto itself bit for bit."""
-    if image.dim() == 3 and points.dim() == 3 and _remappable(image):
+    if image.dim() == 3 and points.dim() == 3 and _opencv_takes(image):
         return _remap(image, points), inside(points, *image.shape[-2:]).to(image.dtype)
     batched = image.dim() == 4
     images = image if batched else image.unsqueeze(0)  # (N, C, H, W)
@@ -200,10 +200,10 @@ def sample(image: Tensor, points: Tensor) -> tuple[Tensor, Tensor]:
     return (out, valid) if batched else (out[0], valid[0])
 
 
-def _remappable(image: Tensor) -> bool:
-    """Whether OpenCV's remap can sample ``image`` (C, H, W): float32 on the CPU, 1 to 4 channels,
-    OpenCV installed. It gives what the torch path gives, to float rounding (both bilinear with
-    border clamping), 2 to 3x faster on 2 cores."""
+def _opencv_takes(image: Tensor) -> bool:
+    """Whether OpenCV's remap and resize can take ``image`` (C, H, W): float32 on the CPU, 1 to 4
+    channels, OpenCV installed. They give what the torch paths give, to float rounding, 2 to 3x
+    faster on 2 cores."""
     if image.device.type != "cpu" or image.dtype != torch.float32 or not 1 <= image.shape[0] <= 4:
         return False
     try:
@@ -218,11 +218,18 @@ def _remap(image: Tensor, points: Tensor) -> Tensor:
     OpenCV's remap (float maps: no fixed-point rounding of the positions), the border pixel's
     value outside; (C, H', W'). A point on a pixel centre gives that pixel exactly."""
     cv2 = require_opencv()
-    array = np.ascontiguousarray(image.detach().permute(1, 2, 0).numpy())  # (H, W, C)
     x, y = (np.ascontiguousarray(points[i].detach().float().numpy()) for i in (0, 1))
-    out = cv2.remap(array, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # (H', W'[, C])
-    out = torch.from_numpy(out.reshape(*out.shape[:2], -1))  # (H', W', C)
-    return out.permute(2, 0, 1).contiguous()
+    return _from_hwc(cv2.remap(_to_hwc(image), x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+
+
+def _to_hwc(image: Tensor) -> np.ndarray:
+    """(C, H, W) tensor → (H, W, C) contiguous array, OpenCV's layout."""
+    return np.ascontiguousarray(image.detach().permute(1, 2, 0).numpy())
+
+
+def _from_hwc(array: np.ndarray) -> Tensor:
+    """OpenCV's (H, W, C) or (H, W) result → (C, H, W) tensor (OpenCV drops a single channel's axis)."""
+    return torch.from_numpy(array.reshape(*array.shape[:2], -1)).permute(2, 0, 1).contiguous()
 
 
 def warp(image: Tensor, flow: Tensor) -> tuple[Tensor, Tensor]:
@@ -338,20 +345,10 @@ class Motion:
         return torch.zeros_like(self.mask) if self.cut else self.mask * self.agreement
 
 
-def pair_motion(previous: Tensor, current: Tensor, preset: str = DEFAULT_PRESET, margin: int = 0,
-                side: int = 0) -> Motion:
+def pair_motion(previous: Tensor, current: Tensor, preset: str = DEFAULT_PRESET, margin: int = 0) -> Motion:
     """Flow both ways between two (3, H, W) input frames, the same-surface mask (its occlusions
-    grown by ``margin`` px), the colour agreement and the cut test.
-
-    ``side`` > 0: all of it on the frames resized (area averaging) so that their shorter side is
-    at most ``side``, then the flow (its vectors scaled) and the masks resized back, bilinear
-    (the mask is then fractional along its edges, and ``margin`` counts pixels of the smaller
-    frames). A flow's cost grows with the pixels; at this size it stays accurate enough to blend
-    with (docs/VIDEO.md)."""
-    height, width = current.shape[-2:]
-    if side and min(height, width) > side:
-        small = pair_motion(working_frame(previous, side), working_frame(current, side), preset, margin)
-        return resized_motion(small, height, width)
+    grown by ``margin`` px), the colour agreement and the cut test. On smaller frames, faster:
+    ``resized_motion(pair_motion(working_frame(a, side), working_frame(b, side)), H, W)``."""
     flow, forward = flows(previous, current, preset)
     mask = same_surface(flow, forward, margin)  # (1, H, W)
     agrees = agreement(previous, current, flow)  # (1, H, W)
@@ -361,7 +358,8 @@ def pair_motion(previous: Tensor, current: Tensor, preset: str = DEFAULT_PRESET,
 
 def working_frame(frame: Tensor, side: int) -> Tensor:
     """The (3, H, W) ``frame`` in float32, resized by area averaging so that its shorter side is at
-    most ``side`` (the proportions kept; 0, or a frame that small already: as it is)."""
+    most ``side`` (the proportions kept; 0, or a frame that small already: as it is). A flow's cost
+    grows with the pixels; at 256 px it stays accurate enough to blend with (docs/VIDEO.md)."""
     frame = frame.float()
     height, width = frame.shape[-2:]
     if not side or min(height, width) <= side:
@@ -375,19 +373,18 @@ def _resized(image: Tensor, size: tuple[int, int], mode: str) -> Tensor:
     """(C, H, W) float32 → (C, *size): area averaging ("area") or bilinear ("bilinear", pixel
     centres aligned as area averaging aligns them), by OpenCV where it can (several times faster
     than torch's adaptive pooling on a CPU) and torch otherwise."""
-    if not _remappable(image):
+    if not _opencv_takes(image):
         return F.interpolate(image[None], size=size, mode=mode, **({} if mode == "area" else {"align_corners": False}))[0]
     cv2 = require_opencv()
-    array = np.ascontiguousarray(image.detach().permute(1, 2, 0).numpy())  # (H, W, C)
     method = cv2.INTER_AREA if mode == "area" else cv2.INTER_LINEAR
-    out = cv2.resize(array, (size[1], size[0]), interpolation=method)
-    return torch.from_numpy(out.reshape(*size, -1)).permute(2, 0, 1).contiguous()
+    return _from_hwc(cv2.resize(_to_hwc(image), (size[1], size[0]), interpolation=method))
 
 
 def resized_motion(motion: Motion, height: int, width: int) -> Motion:
     """``motion`` computed on smaller frames, brought to (height, width): the flow's vectors scaled
     by the sizes' ratio, the flow and the masks resized bilinearly (pixel centres aligned as by
-    area averaging; the mask fractional along its edges)."""
+    area averaging; the mask fractional along its edges, and a ``margin`` it was computed with
+    counted in the smaller frames' pixels)."""
     small = motion.flow.shape[-2:]
     fields = torch.cat([motion.flow, motion.mask.to(motion.flow.dtype), motion.agreement.to(motion.flow.dtype)])
     fields = _resized(fields, (height, width), "bilinear")  # (4, H, W)

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from ..imageio import load_image, resize_to
-from .flow import pixel_grid, sample
+from .flow import Motion, grown, pixel_grid, same_surface, sample
 
 PICTURES = Path(__file__).resolve().parents[1] / "samples" / "content"  # astronaut, chelsea, coffee, rocket
+
 
 @dataclass
 class KnownMotion:
@@ -37,6 +38,31 @@ class KnownMotion:
     def cuts(self) -> list[int]:
         """The pairs (index of their first frame) that span a scene cut."""
         return [t for t, flow in enumerate(self.flows) if flow is None]
+
+    def true_motions(self) -> list[Motion]:
+        """Every pair's true flow as a :class:`~styletransfer.video.flow.Motion`, its mask by
+        :func:`~styletransfer.video.flow.same_surface` from the true flows both ways, colours
+        taken to agree everywhere; across a cut nothing is compared (an empty mask)."""
+        size = self.frames[0].shape[-2:]
+        motions = []
+        for flow, forward in zip(self.flows, self.forward):
+            if flow is None:
+                empty = torch.zeros(1, *size)
+                motions.append(Motion(torch.zeros(2, *size), empty, empty, 0.0, True))
+            else:
+                mask = same_surface(flow, forward)
+                motions.append(Motion(flow, mask, torch.ones_like(mask), 1.0, False))
+        return motions
+
+    def uncovered(self, t: int) -> torch.Tensor:
+        """(H, W) bool: where the moving object was in frame t − 1 and is not in frame t."""
+        return self.objects[t - 1] & ~self.objects[t]
+
+    def still_background(self, t: int, distance: int) -> torch.Tensor:
+        """(H, W) bool: the pixels ``distance`` px or more (a square window) from anywhere the
+        moving object has been in frames 0 to t."""
+        ever = torch.stack(self.objects[:t + 1]).any(dim=0)  # (H, W)
+        return ~grown(ever[None], distance)[0]
 
 
 @functools.lru_cache(maxsize=None)
