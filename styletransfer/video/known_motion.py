@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..imageio import load_image, resize_to
+from ..realtime import center_crop
 from .flow import Motion, grown, pixel_grid, same_surface, sample
 
 PICTURES = Path(__file__).resolve().parents[1] / "samples" / "content"  # astronaut, chelsea, coffee, rocket
@@ -67,11 +68,7 @@ class KnownMotion:
 
 @functools.lru_cache(maxsize=None)
 def _picture(name: str, size: int) -> torch.Tensor:
-    image = load_image(PICTURES / f"{name}.jpg")  # (3, H, W)
-    height, width = image.shape[-2:]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    return resize_to(image[:, top:top + side, left:left + side], size, size)
+    return resize_to(center_crop(load_image(PICTURES / f"{name}.jpg")), size, size)
 
 
 def picture(name: str, size: int) -> torch.Tensor:

@@ -1,5 +1,5 @@
-"""Tiny clips for the video tests, written with PyAV on demand (no binary blobs), and clips with
-known motion built from the sample pictures (frames and their true optical flow)."""
+"""Tiny clips for the video tests, written with PyAV on demand (no binary blobs). Clips with known
+motion (frames and their true optical flow) are in the library: styletransfer.video.known_motion."""
 
 from __future__ import annotations
 
